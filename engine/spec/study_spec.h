@@ -1,0 +1,152 @@
+// StudySpec: one study, whichever Katib dialect it was written in (StudyJob v1alpha1 or
+// Experiment v1beta1), with Katib's defaults applied.
+//
+//   std::vector<Diagnostic> diags;
+//   absl::StatusOr<StudySpec> spec = LoadStudyFile("study.yaml", &diags);
+//   for (const Diagnostic& d : diags) std::cerr << d.ToString() << "\n";  // warnings too
+//
+// Plain value types; no thread-safety concerns.
+#ifndef HPT_ENGINE_SPEC_STUDY_SPEC_H_
+#define HPT_ENGINE_SPEC_STUDY_SPEC_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "suggest/search_space.h"
+
+namespace hpt::engine {
+
+// One problem found in a study file: what, where (file:line:column and field path), and what is
+// allowed. `line` and `column` are 1-based; 0 when unknown.
+struct Diagnostic {
+  enum class Severity { kError, kWarning };
+  Severity severity = Severity::kError;
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string path;     // e.g. "spec.parameters[2].feasibleSpace.min"
+  std::string message;  // e.g. "must be a number, got \"abc\""
+  // An error about a Katib feature hpt does not support yet; `message` then reads
+  // "not supported yet: <feature>" and says what to use instead where there is something.
+  bool unsupported = false;
+  // "study.yaml:12:9: error: spec.parameters[2].feasibleSpace.min: must be a number, got \"abc\""
+  std::string ToString() const;
+};
+
+enum class Dialect { kStudyJobV1alpha1, kExperimentV1beta1 };
+
+enum class MetricStrategy { kMin, kMax, kLatest };
+
+struct ObjectiveSpec {
+  bool maximize = false;
+  std::optional<double> goal;
+  // v1beta1: the goal is reached when best >= goal (maximize) / <= goal (inclusive);
+  // v1alpha1: strictly better than the goal.
+  bool goal_inclusive = true;
+  std::string metric;                        // objectiveMetricName / objectivevaluename
+  std::vector<std::string> additional_metrics;
+  std::map<std::string, MetricStrategy> strategies;  // every metric above has one (defaults applied)
+};
+
+struct EarlyStoppingSpec {
+  std::string algorithm;  // e.g. "medianstop"
+  std::vector<std::pair<std::string, std::string>> settings;
+};
+
+enum class CollectorKind { kStdOut, kFile, kTensorFlowEvent, kPrometheusMetric, kCustom, kPush, kNone };
+
+struct MetricsCollectorSpec {
+  CollectorKind kind = CollectorKind::kStdOut;
+  std::string file_path;                    // File: /var/log/katib/metrics.log by default
+  std::string file_format = "TEXT";         // File: TEXT | JSON
+  std::vector<std::string> metrics_format;  // filter.metricsFormat regexes (empty: Katib's default)
+};
+
+struct TrialParameterSpec {
+  std::string name;
+  std::string description;
+  std::string reference;  // a spec.parameters[].name, or "${trialSpec.Name}" etc.
+};
+
+// The trial workload template.
+struct TrialTemplateSpec {
+  // v1alpha1: Go text/template source (rawTemplate, or the worker-template ConfigMap entry named by
+  // templatePath). v1beta1: the trialSpec serialized to JSON, or the configMap template text.
+  std::string source;
+  std::string source_name;  // where `source` came from, for error messages
+  int source_line = 0;      // 1-based line of the template's first line in `source_name`
+  std::vector<TrialParameterSpec> trial_parameters;  // v1beta1 only
+  std::string primary_container_name;  // v1beta1 (required); v1alpha1: the first container
+  std::map<std::string, std::string> primary_pod_labels;
+  std::string success_condition, failure_condition;  // GJSON paths (v1beta1 defaults applied)
+  bool retain = false;
+};
+
+// hpt's own additions, under `spec.hpt` (a key Katib does not use). See docs/study-reference.md.
+struct LocalOverride {
+  // Replaces the primary container's command+args when the trial runs as a local process. Each
+  // element is rendered like the template ({{.X}} or ${trialParameters.x}).
+  std::vector<std::string> command;
+  std::string working_dir;               // relative to the study file's directory
+  std::map<std::string, std::string> env;
+};
+
+struct HptExtensions {
+  std::optional<LocalOverride> local;
+  std::optional<uint64_t> seed;          // the study's seed (default: derived from the name)
+  std::optional<int> gpus_per_trial;     // default nvidia.com/gpu limit when the template has none
+  std::optional<double> trial_deadline_seconds;  // activeDeadlineSeconds for every trial
+  // Files holding ConfigMaps (v1alpha1 worker-template, v1beta1 trialTemplate.configMap), relative
+  // to the study file. YAML files beside the study are searched too.
+  std::vector<std::string> config_map_files;
+};
+
+struct StudySpec {
+  Dialect dialect = Dialect::kExperimentV1beta1;
+  std::string file;         // path it was loaded from ("<string>" for text)
+  std::string source_yaml;  // the file's exact text
+  std::string api_version, kind;
+  std::string name;         // metadata.name (v1alpha1: metadata.name; studyName kept below)
+  std::string study_name;   // v1alpha1 spec.studyName (empty for v1beta1)
+  std::string namespace_;   // metadata.namespace ("default" when absent)
+  std::map<std::string, std::string> labels, annotations;
+  std::string owner;        // v1alpha1 spec.owner
+
+  ObjectiveSpec objective;
+  suggest::SearchSpace space;
+  suggest::AlgorithmSpec algorithm;
+  std::optional<EarlyStoppingSpec> early_stopping;
+
+  int parallel_trial_count = 3;             // v1alpha1: requestNumber
+  std::optional<int> max_trial_count;       // v1alpha1: requestcount * requestNumber
+  std::optional<int> max_failed_trial_count;
+  // v1alpha1 rounds: requestcount rounds of requestNumber trials, each round starting when the
+  // previous one has finished. 0 for v1beta1.
+  int request_count = 0;
+  int request_number = 0;
+  std::string resume_policy = "Never";
+
+  MetricsCollectorSpec metrics_collector;
+  TrialTemplateSpec trial_template;
+  HptExtensions hpt;
+
+  // Every metric name the study collects: the objective first, then the additional ones.
+  std::vector<std::string> MetricNames() const;
+};
+
+// Parses and validates a study file. Every problem found in the pass is appended to `diagnostics`
+// (warnings included, e.g. unknown keys); the result is InvalidArgument when any is an error, with
+// all errors in the message, and Unimplemented ("not supported yet: <feature>") when the only
+// errors are features hpt does not support yet. `diagnostics` may be null.
+absl::StatusOr<StudySpec> LoadStudyFile(const std::string& path,
+                                        std::vector<Diagnostic>* diagnostics);
+absl::StatusOr<StudySpec> LoadStudyText(const std::string& text, const std::string& file_name,
+                                        std::vector<Diagnostic>* diagnostics);
+
+}  // namespace hpt::engine
+
+#endif  // HPT_ENGINE_SPEC_STUDY_SPEC_H_

@@ -1,0 +1,205 @@
+// TrialStore: hpt's experiment tracker, one SQLite file (WAL) holding studies, trials, their
+// parameters, metric points and events.
+//
+//   absl::StatusOr<std::unique_ptr<TrialStore>> store = TrialStore::Open({}, "hpt.db");
+//   absl::StatusOr<StudyRecord> study = (*store)->CreateStudy({.name = "quickstart", ...});
+//   absl::StatusOr<TrialRecord> trial = (*store)->CreateTrial({.study_id = study->id, ...});
+//   (*store)->AppendMetrics(trial->id, /*seq=*/1, {{.name = "loss", .value = 0.3}});
+//
+// Thread-safety: every method may be called from any thread concurrently. Records returned are
+// snapshots, never updated in place. Metric points are written by one writer thread that
+// group-commits the batches queued by concurrent AppendMetrics callers; AppendMetrics returns only
+// after the transaction holding its points has committed (durable at the configured synchronous
+// level). A trial in a terminal state cannot change state again (FailedPrecondition).
+#ifndef HPT_TRACKER_TRIAL_STORE_H_
+#define HPT_TRACKER_TRIAL_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hpt::tracker {
+
+// Katib's trial conditions (v1beta1), plus kPending/kRunning.
+enum class TrialState {
+  kPending,             // created, not yet started by a runner
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kKilled,              // cancelled (study stopped, deadline, user)
+  kEarlyStopped,
+  kMetricsUnavailable,  // succeeded without reporting the objective
+};
+// "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "KILLED", "EARLY_STOPPED", "METRICS_UNAVAILABLE".
+const char* TrialStateName(TrialState s);
+absl::StatusOr<TrialState> ParseTrialState(const std::string& name);
+bool IsTerminal(TrialState s);
+
+enum class StudyState { kCreated, kRunning, kSucceeded, kFailed };
+// "CREATED", "RUNNING", "SUCCEEDED", "FAILED".
+const char* StudyStateName(StudyState s);
+
+struct StoreOptions {
+  // SQLite `synchronous`: "NORMAL" (durable against process crashes; the default, as WAL
+  // recommends) or "FULL" (also against power loss; ~10x slower commits).
+  std::string synchronous = "NORMAL";
+  // Most metric points the writer thread puts in one transaction. Larger batches raise intake at
+  // the cost of latency for the callers waiting on that commit.
+  int max_batch_points = 10000;
+  // SQLite busy timeout when another process holds the write lock.
+  int busy_timeout_ms = 5000;
+};
+
+struct NewStudy {
+  std::string name;              // unique in the file
+  std::string project;           // from annotations (may be empty)
+  std::string experiment;        // from annotations (may be empty)
+  std::string spec_yaml;         // the study file's exact text
+  std::string spec_path;         // where it was read from (informational)
+  std::string algorithm;
+  std::string objective_metric;
+  bool maximize = false;
+  uint64_t seed = 0;
+  std::map<std::string, std::string> annotations;
+};
+
+struct StudyRecord {
+  int64_t id = 0;
+  std::string name, project, experiment, spec_yaml, spec_path, algorithm, objective_metric;
+  bool maximize = false;
+  uint64_t seed = 0;
+  std::map<std::string, std::string> annotations;
+  StudyState state = StudyState::kCreated;
+  std::string reason, message;   // e.g. "ExperimentGoalReached"
+  int64_t created_ms = 0, finished_ms = 0;  // unix ms; 0 = not yet
+};
+
+struct NewTrial {
+  int64_t study_id = 0;
+  std::string name;              // unique in the file, e.g. "quickstart-00001"
+  std::vector<std::pair<std::string, std::string>> params;  // name, value (strings)
+  uint64_t seed = 0;
+  std::string manifest;          // rendered trial manifest (JSON/YAML text)
+  std::string token_hash;        // hex SHA-256 of the trial's token; empty: no token
+};
+
+struct TrialRecord {
+  int64_t id = 0;
+  int64_t study_id = 0;
+  std::string name;
+  TrialState state = TrialState::kPending;
+  std::string reason, message;
+  std::optional<double> objective;  // by the study's metric strategy, in the metric's own sense
+  std::vector<std::pair<std::string, std::string>> params;
+  uint64_t seed = 0;
+  std::string manifest;
+  std::string token_hash;
+  int attempt = 0;
+  int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
+};
+
+struct MetricPoint {
+  std::string name;
+  std::optional<int64_t> step;   // absent: next step for (trial, name): 0, 1, 2, ...
+  double value = 0;
+  int64_t time_ms = 0;           // 0: now
+};
+
+// A stored point (step always set).
+struct StoredPoint {
+  std::string name;
+  int64_t step = 0;
+  double value = 0;
+  int64_t time_ms = 0;
+};
+
+// Per-metric summary of one trial, Katib's observation {min, max, latest}.
+struct MetricSummary {
+  std::string name;
+  double min = 0, max = 0, latest = 0;
+  int64_t count = 0;
+  int64_t last_step = 0;
+};
+
+struct AppendResult {
+  int64_t stored = 0;       // points written
+  bool duplicate = false;   // `seq` had been seen for this trial: nothing written
+};
+
+struct Event {
+  int64_t id = 0;
+  int64_t study_id = 0;
+  int64_t trial_id = 0;     // 0: study-level
+  std::string kind;         // e.g. "TrialFailed"
+  std::string message;
+  int64_t time_ms = 0;
+};
+
+class TrialStore {
+ public:
+  TrialStore() = default;
+  TrialStore(const TrialStore&) = delete;
+  TrialStore& operator=(const TrialStore&) = delete;
+  virtual ~TrialStore() = default;  // stops the writer thread after draining queued batches
+
+  // Opens (creating if needed) the SQLite file at `path`, enables WAL, runs pending numbered
+  // migrations. InvalidArgument for bad options; Unavailable when the file cannot be opened or
+  // is locked; DataLoss when it is not an hpt database or from a newer hpt.
+  static absl::StatusOr<std::unique_ptr<TrialStore>> Open(const StoreOptions& options,
+                                                          const std::string& path);
+
+  // AlreadyExists when a study with that name exists.
+  virtual absl::StatusOr<StudyRecord> CreateStudy(const NewStudy& study) = 0;
+  // NotFound when absent.
+  virtual absl::StatusOr<StudyRecord> GetStudy(int64_t study_id) = 0;
+  virtual absl::StatusOr<StudyRecord> FindStudy(const std::string& name) = 0;
+  // All studies, oldest first.
+  virtual absl::StatusOr<std::vector<StudyRecord>> ListStudies() = 0;
+  // Sets state/reason/message; a terminal state (Succeeded/Failed) also sets finished_ms.
+  virtual absl::Status SetStudyState(int64_t study_id, StudyState state, const std::string& reason,
+                                     const std::string& message) = 0;
+
+  // AlreadyExists for a duplicate name; NotFound for an unknown study.
+  virtual absl::StatusOr<TrialRecord> CreateTrial(const NewTrial& trial) = 0;
+  virtual absl::StatusOr<TrialRecord> GetTrial(int64_t trial_id) = 0;
+  virtual absl::StatusOr<TrialRecord> FindTrial(const std::string& name) = 0;
+  // Trials of a study in creation order.
+  virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t study_id) = 0;
+  // Moves a trial to `state` (Running sets started_ms; terminal states set finished_ms and
+  // `objective` when given). FailedPrecondition when the trial is already terminal.
+  virtual absl::Status SetTrialState(int64_t trial_id, TrialState state, const std::string& reason,
+                                     const std::string& message,
+                                     std::optional<double> objective = std::nullopt) = 0;
+
+  // Appends points to a trial; returns after they are committed. `seq` > 0 makes the call
+  // idempotent per trial (a replay returns {0, duplicate=true}); seq 0 disables dedup.
+  // NotFound: unknown trial. InvalidArgument: non-finite value or empty name.
+  virtual absl::StatusOr<AppendResult> AppendMetrics(int64_t trial_id, uint64_t seq,
+                                                     const std::vector<MetricPoint>& points) = 0;
+  // Points of one metric (all metrics when `name` is empty) in insertion order.
+  virtual absl::StatusOr<std::vector<StoredPoint>> MetricHistory(int64_t trial_id,
+                                                                 const std::string& name) = 0;
+  // {min, max, latest, count} per metric of a trial, by metric name.
+  virtual absl::StatusOr<std::vector<MetricSummary>> Summaries(int64_t trial_id) = 0;
+  // Deletes every metric point of a trial (Katib's DeleteObservationLog).
+  virtual absl::Status DeleteMetrics(int64_t trial_id) = 0;
+
+  // Trials of a study that have an objective, best first (by the study's direction), at most
+  // `limit` (0 = all).
+  virtual absl::StatusOr<std::vector<TrialRecord>> Leaderboard(int64_t study_id, int limit) = 0;
+
+  virtual absl::Status AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
+                                const std::string& message) = 0;
+  virtual absl::StatusOr<std::vector<Event>> ListEvents(int64_t study_id) = 0;
+};
+
+}  // namespace hpt::tracker
+
+#endif  // HPT_TRACKER_TRIAL_STORE_H_

@@ -1,0 +1,66 @@
+// TrialRunner: how a trial's workload runs (a local process group, later a Kubernetes Job).
+//
+//   std::unique_ptr<TrialRunner> runner = std::make_unique<LocalRunner>(LocalRunnerOptions{});
+//   runner->Launch({.trial_name = "quickstart-00001", .argv = {"python3", "train.py"}, ...});
+//   absl::StatusOr<RunStatus> st = runner->Poll("quickstart-00001");
+//
+// The engine holds a TrialRunner& and sees only RunStatus; runner specifics stay in the runner.
+// Thread-safety: implementations are thread-safe.
+#ifndef HPT_TRIAL_RUNNER_TRIAL_RUNNER_H_
+#define HPT_TRIAL_RUNNER_TRIAL_RUNNER_H_
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace hpt::runner {
+
+enum class RunPhase { kPending, kRunning, kSucceeded, kFailed, kPreempted };
+// "Pending", "Running", "Succeeded", "Failed", "Preempted".
+const char* RunPhaseName(RunPhase p);
+
+struct RunStatus {
+  std::string trial_name;
+  RunPhase phase = RunPhase::kPending;
+  // Machine-readable cause: "Completed", "Error", "DeadlineExceeded", "Cancelled", "Signal",
+  // "LaunchFailed", "WaitingForGPU", ...
+  std::string reason;
+  std::string message;  // for humans, e.g. "exit status 1" or "killed by SIGKILL"
+  std::optional<int> exit_code;
+  std::string log_path;  // where stdout/stderr went (local runner)
+};
+
+struct TrialLaunch {
+  std::string trial_name;                   // unique; the key of Poll/Cancel
+  std::string study_name;
+  std::vector<std::string> argv;            // command + args; argv[0] looked up in PATH
+  std::map<std::string, std::string> env;   // added to (and overriding) the runner's environment
+  std::string working_dir;                  // created if missing; empty: the runner's choice
+  std::string log_path;                     // stdout+stderr; empty: <working_dir>/trial.log
+  int gpus = 0;                             // nvidia.com/gpu limit
+  std::optional<double> deadline_seconds;   // activeDeadlineSeconds: killed after this long
+};
+
+class TrialRunner {
+ public:
+  virtual ~TrialRunner() = default;
+  // Starts (or queues, e.g. waiting for GPUs) a trial. AlreadyExists when the name is known;
+  // InvalidArgument for an empty argv. A command that cannot be executed is not an error here:
+  // the trial ends Failed with reason "LaunchFailed".
+  virtual absl::Status Launch(const TrialLaunch& launch) = 0;
+  // Current status. NotFound for an unknown trial.
+  virtual absl::StatusOr<RunStatus> Poll(const std::string& trial_name) = 0;
+  // Stops a trial: SIGTERM to its process group, SIGKILL after the grace period. The trial then
+  // ends Failed with reason "Cancelled" (queued trials end at once). OK when already finished.
+  virtual absl::Status Cancel(const std::string& trial_name) = 0;
+  // After an engine restart, the trials of `study_name` that still exist in the runner.
+  virtual absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name) = 0;
+};
+
+}  // namespace hpt::runner
+
+#endif  // HPT_TRIAL_RUNNER_TRIAL_RUNNER_H_
