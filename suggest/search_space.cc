@@ -2,7 +2,10 @@
 
 #include <charconv>
 #include <cmath>
+#include <set>
 #include <system_error>
+
+#include "absl/strings/str_cat.h"
 
 namespace hpt::suggest {
 
@@ -67,6 +70,104 @@ absl::StatusOr<double> Numeric(const std::string& value) {
     return absl::InvalidArgumentError("not a finite number: \"" + value + "\"");
   }
   return out;
+}
+
+namespace {
+
+// 2^53: beyond it doubles no longer hold every integer.
+constexpr double kMaxExactInteger = 9007199254740992.0;
+
+absl::Status BadParam(const ParameterSpec& p, absl::string_view what) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("parameter '", p.name, "' (", ParamTypeName(p.type), "): ", what));
+}
+
+bool IsIntegral(double v) { return std::isfinite(v) && std::trunc(v) == v; }
+
+absl::Status ValidateNumeric(const ParameterSpec& p) {
+  if (!std::isfinite(p.min) || !std::isfinite(p.max)) {
+    return BadParam(p, absl::StrCat("feasibleSpace.min and max must be finite numbers; got min ",
+                                    FormatDouble(p.min), ", max ", FormatDouble(p.max)));
+  }
+  if (p.min > p.max) {
+    return BadParam(p, absl::StrCat("feasibleSpace.min ", FormatDouble(p.min),
+                                    " is greater than max ", FormatDouble(p.max)));
+  }
+  if (p.type == ParamType::kInt) {
+    if (!IsIntegral(p.min) || !IsIntegral(p.max) || std::fabs(p.min) > kMaxExactInteger ||
+        std::fabs(p.max) > kMaxExactInteger) {
+      return BadParam(p, absl::StrCat("feasibleSpace.min and max must be integers within +-2^53; "
+                                      "got min ",
+                                      FormatDouble(p.min), ", max ", FormatDouble(p.max)));
+    }
+  }
+  if (p.step.has_value()) {
+    const double step = *p.step;
+    if (!std::isfinite(step) || step <= 0) {
+      return BadParam(
+          p, absl::StrCat("feasibleSpace.step must be a number > 0; got ", FormatDouble(step)));
+    }
+    if (p.type == ParamType::kInt && (!IsIntegral(step) || step > kMaxExactInteger)) {
+      return BadParam(p, absl::StrCat("feasibleSpace.step must be a positive integer; got ",
+                                      FormatDouble(step)));
+    }
+    if ((p.max - p.min) / step > kMaxExactInteger) {
+      return BadParam(p, absl::StrCat("feasibleSpace.step ", FormatDouble(step),
+                                      " is too small for the range [", FormatDouble(p.min), ", ",
+                                      FormatDouble(p.max), "] (more than 2^53 values)"));
+    }
+  }
+  if ((p.distribution == Distribution::kLogUniform || p.distribution == Distribution::kLogNormal) &&
+      !(p.min > 0)) {
+    return BadParam(p, absl::StrCat("distribution ", DistributionName(p.distribution),
+                                    " needs feasibleSpace.min > 0; got ", FormatDouble(p.min)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateSearchSpace(const SearchSpace& space) {
+  if (space.params.empty()) {
+    return absl::InvalidArgumentError("the search space has no parameters; at least one is needed");
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < space.params.size(); ++i) {
+    const ParameterSpec& p = space.params[i];
+    if (p.name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter #", i + 1, " has an empty name; every parameter needs one"));
+    }
+    if (!seen.insert(p.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter '", p.name, "' is declared more than once; names must be unique"));
+    }
+    switch (p.type) {
+      case ParamType::kDouble:
+      case ParamType::kInt:
+        if (absl::Status s = ValidateNumeric(p); !s.ok()) return s;
+        break;
+      case ParamType::kDiscrete:
+      case ParamType::kCategorical:
+        if (p.list.empty()) return BadParam(p, "feasibleSpace.list must not be empty");
+        if (p.type == ParamType::kDiscrete) {
+          for (const std::string& item : p.list) {
+            if (!Numeric(item).ok()) {
+              return BadParam(p, absl::StrCat("feasibleSpace.list item \"", item,
+                                              "\" is not a finite number (discrete lists hold "
+                                              "numbers; use categorical for strings)"));
+            }
+          }
+        }
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("parameter '", p.name,
+                         "' has an unknown type; allowed: double, int, discrete, "
+                         "categorical"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace hpt::suggest

@@ -1,8 +1,8 @@
 // The search space of a study and the values a sampler proposes for it.
 //
 // A SearchSpace is the list of a study's parameters, in the order the study declares them. Values
-// are carried as strings (`ParamValue::value`), exactly as they are substituted into trial templates
-// and stored by the tracker, the way Katib carries them; Numeric() parses one back.
+// are carried as strings (`ParamValue::value`), exactly as they are substituted into trial
+// templates and stored by the tracker, the way Katib carries them; Numeric() parses one back.
 //
 //   SearchSpace space;
 //   space.params.push_back({.name = "lr", .type = ParamType::kDouble, .min = 1e-4, .max = 1e-1,
@@ -44,13 +44,22 @@ struct ParameterSpec {
   Distribution distribution = Distribution::kUniform;
   // kDiscrete (numbers as strings) / kCategorical (any strings): the feasible values, in order.
   std::vector<std::string> list;
+  bool operator==(const ParameterSpec&) const = default;
 };
 
 struct SearchSpace {
   std::vector<ParameterSpec> params;
   // Returns the parameter called `name`, or nullptr.
   const ParameterSpec* Find(const std::string& name) const;
+  bool operator==(const SearchSpace&) const = default;
 };
+
+// Checks that `space` is well formed, independent of any algorithm: at least one parameter; names
+// non-empty and unique; kDouble/kInt: finite min <= max, a step (when set) finite and > 0 and
+// giving at most 2^53 values; kInt: integral min, max and step within +-2^53; logUniform/logNormal:
+// min > 0; kDiscrete/kCategorical: a non-empty list (kDiscrete: every item a finite number). OK, or
+// InvalidArgument naming the parameter, the field (Katib's feasibleSpace.*) and what is allowed.
+absl::Status ValidateSearchSpace(const SearchSpace& space);
 
 // One parameter's value in an assignment.
 struct ParamValue {

@@ -35,14 +35,14 @@ struct RunStatus {
 };
 
 struct TrialLaunch {
-  std::string trial_name;                   // unique; the key of Poll/Cancel
+  std::string trial_name;  // unique; the key of Poll/Cancel
   std::string study_name;
-  std::vector<std::string> argv;            // command + args; argv[0] looked up in PATH
-  std::map<std::string, std::string> env;   // added to (and overriding) the runner's environment
-  std::string working_dir;                  // created if missing; empty: the runner's choice
-  std::string log_path;                     // stdout+stderr; empty: <working_dir>/trial.log
-  int gpus = 0;                             // nvidia.com/gpu limit
-  std::optional<double> deadline_seconds;   // activeDeadlineSeconds: killed after this long
+  std::vector<std::string> argv;           // command + args; argv[0] looked up in PATH
+  std::map<std::string, std::string> env;  // added to (and overriding) the runner's environment
+  std::string working_dir;                 // created if missing; empty: the runner's choice
+  std::string log_path;                    // stdout+stderr; empty: <working_dir>/trial.log
+  int gpus = 0;                            // nvidia.com/gpu limit
+  std::optional<double> deadline_seconds;  // activeDeadlineSeconds: killed after this long
 };
 
 class TrialRunner {

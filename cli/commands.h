@@ -1,0 +1,48 @@
+// The hpt subcommands. Each returns the process exit status: 0 success, 1 failure (a message on
+// stderr says what and where), 2 usage errors (CLI11).
+#ifndef HPT_CLI_COMMANDS_H_
+#define HPT_CLI_COMMANDS_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "tracker/trial_store.h"
+
+namespace hpt::cli {
+
+struct GlobalOptions {
+  std::string db = "hpt.db";
+};
+
+struct RunOptions {
+  std::string study;
+  std::string name;
+  std::string gpus;        // "0,1" or empty
+  std::string runs_dir;    // empty: <dir of db>/hpt-runs
+  bool let_running_finish = false;
+  int top = 10;
+};
+
+struct QueryOptions {
+  std::string study;
+  std::string trial;
+  std::string format = "table";
+  int top = 10;
+};
+
+// Prints the top `q.top` trials of `study` by its objective in `q.format`.
+int PrintLeaderboard(tracker::TrialStore* store, const tracker::StudyRecord& study,
+                     const QueryOptions& q, std::ostream& out);
+
+int Run(const GlobalOptions& g, const RunOptions& o);
+int Validate(const std::vector<std::string>& files);
+int Render(const std::string& study, int trials);
+int Leaderboard(const GlobalOptions& g, const QueryOptions& q);
+int Trials(const GlobalOptions& g, const QueryOptions& q);
+int Show(const GlobalOptions& g, const QueryOptions& q);
+int Studies(const GlobalOptions& g, const QueryOptions& q);
+
+}  // namespace hpt::cli
+
+#endif  // HPT_CLI_COMMANDS_H_

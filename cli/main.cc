@@ -1,0 +1,82 @@
+// hpt: the command line of the hpt hyperparameter tuning engine.
+//
+//   hpt run study.yaml                 run a study on this machine (local processes, ./hpt.db)
+//   hpt validate FILE...               check study files (and worker-template ConfigMaps)
+//   hpt render study.yaml --trials 3   print the first trials' manifests as a YAML stream
+//   hpt leaderboard [STUDY]            best trials by the objective
+//   hpt trials [STUDY]                 every trial of a study
+//   hpt show TRIAL                     one trial in full
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  using hpt::cli::GlobalOptions;
+  CLI::App app{"hpt: hyperparameter tuning and experiment tracking (Katib-compatible studies)"};
+  app.require_subcommand(1);
+  GlobalOptions g;
+  if (const char* env = std::getenv("HPT_DB"); env && *env) g.db = env;
+  app.add_option("--db", g.db, "tracker SQLite file (default ./hpt.db, or $HPT_DB)");
+
+  // run
+  hpt::cli::RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run", "run a study on this machine: local processes, "
+                                                "metrics over gRPC into the tracker file");
+  run_cmd->add_option("study", run.study, "study YAML (Katib StudyJob v1alpha1 or Experiment "
+                                          "v1beta1)")->required();
+  run_cmd->add_option("--name", run.name, "study name in the tracker (default metadata.name)");
+  run_cmd->add_option("--gpus", run.gpus, "GPU ids to hand out by nvidia.com/gpu limits, e.g. 0,1");
+  run_cmd->add_option("--runs-dir", run.runs_dir,
+                      "where trial directories and logs go (default hpt-runs beside the db)");
+  run_cmd->add_flag("--let-running-finish", run.let_running_finish,
+                    "when the study completes, let running trials finish instead of stopping them");
+  run_cmd->add_option("--top", run.top, "leaderboard rows printed at the end")->default_val(10);
+
+  // validate
+  std::vector<std::string> validate_files;
+  CLI::App* validate_cmd = app.add_subcommand("validate", "check study files without running them");
+  validate_cmd->add_option("files", validate_files, "study YAMLs or worker-template ConfigMaps")
+      ->required();
+
+  // render
+  std::string render_study;
+  int render_trials = 1;
+  CLI::App* render_cmd = app.add_subcommand(
+      "render", "print the rendered trial manifests of the first N suggestions (YAML stream)");
+  render_cmd->add_option("study", render_study, "study YAML")->required();
+  render_cmd->add_option("--trials", render_trials, "number of trials")->default_val(1);
+
+  // leaderboard / trials / show
+  hpt::cli::QueryOptions q;
+  CLI::App* lb_cmd = app.add_subcommand("leaderboard", "best trials of a study by its objective");
+  lb_cmd->add_option("study", q.study, "study name (optional when the file holds one study)");
+  lb_cmd->add_option("--top", q.top, "rows (0 = all)")->default_val(10);
+  lb_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
+  CLI::App* trials_cmd = app.add_subcommand("trials", "every trial of a study");
+  trials_cmd->add_option("study", q.study, "study name (optional when the file holds one study)");
+  trials_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
+  CLI::App* show_cmd = app.add_subcommand("show", "one trial in full: params, metrics, events");
+  show_cmd->add_option("trial", q.trial, "trial name")->required();
+  show_cmd->add_option("--format", q.format, "table | json")->default_val("table");
+  CLI::App* studies_cmd = app.add_subcommand("studies", "the studies in the tracker file");
+  studies_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*run_cmd) return hpt::cli::Run(g, run);
+  if (*validate_cmd) return hpt::cli::Validate(validate_files);
+  if (*render_cmd) return hpt::cli::Render(render_study, render_trials);
+  if (*lb_cmd) return hpt::cli::Leaderboard(g, q);
+  if (*trials_cmd) return hpt::cli::Trials(g, q);
+  if (*show_cmd) return hpt::cli::Show(g, q);
+  if (*studies_cmd) return hpt::cli::Studies(g, q);
+  return 2;
+}

@@ -1,0 +1,88 @@
+#include "cli/table.h"
+
+#include <algorithm>
+
+#include "nlohmann/json.hpp"
+#include "suggest/search_space.h"
+
+namespace hpt::cli {
+namespace {
+
+std::string CsvCell(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Display width of UTF-8 text (counts code points; good enough for table alignment).
+size_t Width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+}  // namespace
+
+absl::Status PrintTable(const Table& t, const std::string& format, std::ostream& out) {
+  if (format == "json") {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : t.rows) {
+      nlohmann::json o = nlohmann::json::object();
+      for (size_t c = 0; c < t.columns.size(); ++c) {
+        const std::string& cell = c < r.size() ? r[c] : std::string();
+        const bool num = c < t.numeric.size() && t.numeric[c];
+        absl::StatusOr<double> v = suggest::Numeric(cell);
+        if (cell.empty()) {
+          o[t.columns[c]] = nullptr;
+        } else if (num && v.ok()) {
+          o[t.columns[c]] = *v;
+        } else {
+          o[t.columns[c]] = cell;
+        }
+      }
+      rows.push_back(std::move(o));
+    }
+    out << rows.dump(2) << "\n";
+    return absl::OkStatus();
+  }
+  if (format == "csv") {
+    for (size_t c = 0; c < t.columns.size(); ++c) out << (c ? "," : "") << CsvCell(t.columns[c]);
+    out << "\n";
+    for (const auto& r : t.rows) {
+      for (size_t c = 0; c < t.columns.size(); ++c) {
+        out << (c ? "," : "") << CsvCell(c < r.size() ? r[c] : "");
+      }
+      out << "\n";
+    }
+    return absl::OkStatus();
+  }
+  if (format != "table") {
+    return absl::InvalidArgumentError("unknown --format \"" + format +
+                                      "\"; allowed: table, json, csv");
+  }
+  std::vector<size_t> w(t.columns.size());
+  for (size_t c = 0; c < t.columns.size(); ++c) w[c] = Width(t.columns[c]);
+  for (const auto& r : t.rows) {
+    for (size_t c = 0; c < t.columns.size() && c < r.size(); ++c) w[c] = std::max(w[c], Width(r[c]));
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t c = 0; c < t.columns.size(); ++c) {
+      const std::string& s = c < cells.size() ? cells[c] : std::string();
+      out << s;
+      if (c + 1 < t.columns.size()) out << std::string(w[c] - Width(s) + 2, ' ');
+    }
+    out << "\n";
+  };
+  line(t.columns);
+  std::vector<std::string> rule;
+  for (size_t c = 0; c < t.columns.size(); ++c) rule.push_back(std::string(w[c], '-'));
+  line(rule);
+  for (const auto& r : t.rows) line(r);
+  return absl::OkStatus();
+}
+
+}  // namespace hpt::cli

@@ -1,0 +1,565 @@
+#include "engine/controller.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/template/render.h"
+#include "engine/token.h"
+#include "suggest/sampler.h"
+#include "trial_runner/metrics_text.h"
+
+namespace hpt::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using tracker::TrialRecord;
+using tracker::TrialState;
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// FNV-1a: the default study seed is derived from the study's name, so a re-run reproduces it.
+uint64_t NameSeed(const std::string& name) {
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : name) h = (h ^ c) * 1099511628211ULL;
+  return h;
+}
+
+std::string AnnotationEnding(const std::map<std::string, std::string>& annotations,
+                             const std::string& suffix) {
+  auto it = annotations.find("hpt.dev" + suffix);
+  if (it != annotations.end()) return it->second;
+  for (const auto& [k, v] : annotations) {
+    if (k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0)
+      return v;
+  }
+  return "";
+}
+
+bool Better(bool maximize, double a, double b) { return maximize ? a > b : a < b; }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The last non-empty lines of a log, for failure messages.
+std::string LogTail(const std::string& path, int lines) {
+  std::string text = ReadFile(path);
+  std::vector<std::string> all;
+  std::stringstream ss(text);
+  for (std::string l; std::getline(ss, l);) {
+    if (!l.empty()) all.push_back(l);
+  }
+  std::string out;
+  for (size_t i = all.size() > static_cast<size_t>(lines) ? all.size() - lines : 0; i < all.size();
+       ++i) {
+    absl::StrAppend(&out, out.empty() ? "" : " | ", all[i]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<double> ObjectiveFrom(const StudySpec& spec,
+                                    const std::vector<tracker::MetricSummary>& summaries) {
+  for (const tracker::MetricSummary& m : summaries) {
+    if (m.name != spec.objective.metric || m.count == 0) continue;
+    auto it = spec.objective.strategies.find(m.name);
+    MetricStrategy st = it != spec.objective.strategies.end()
+                            ? it->second
+                            : (spec.objective.maximize ? MetricStrategy::kMax : MetricStrategy::kMin);
+    switch (st) {
+      case MetricStrategy::kMin:
+        return m.min;
+      case MetricStrategy::kMax:
+        return m.max;
+      case MetricStrategy::kLatest:
+        return m.latest;
+    }
+  }
+  return std::nullopt;
+}
+
+StudyController::StudyController(StudySpec spec, tracker::TrialStore* store,
+                                 runner::TrialRunner* runner, ControllerOptions options)
+    : spec_(std::move(spec)), store_(store), runner_(runner), options_(std::move(options)) {}
+
+namespace {
+
+// State of one Run(); kept out of the header.
+class RunState {
+ public:
+  RunState(const StudySpec& spec, tracker::TrialStore* store, runner::TrialRunner* runner,
+           const ControllerOptions& options, std::atomic<bool>* stop)
+      : spec_(spec), store_(store), runner_(runner), options_(options), stop_(stop) {}
+
+  absl::StatusOr<tracker::StudyRecord> Run();
+
+ private:
+  struct Active {
+    int64_t id;
+    std::string name;
+    std::string log_path;
+    std::string trial_dir;
+    bool cancelled = false;  // by the controller (study completed or stopped)
+  };
+
+  absl::Status CreateStudy();
+  absl::Status LaunchTrials(int n);
+  absl::Status LaunchOne(const suggest::Assignment& params);
+  absl::Status Observe();
+  absl::Status Finish(const Active& a, const runner::RunStatus& st);
+  absl::Status CollectFallbackMetrics(const Active& a);
+  absl::StatusOr<suggest::History> BuildHistory();
+  // Returns true (and the verdict) when the study is complete.
+  bool Complete(tracker::StudyState* state, std::string* reason, std::string* message);
+  absl::Status CancelActive();
+  void Notify(const std::string& event);
+
+  const StudySpec& spec_;
+  tracker::TrialStore* store_;
+  runner::TrialRunner* runner_;
+  const ControllerOptions& options_;
+  std::atomic<bool>* stop_;
+
+  tracker::StudyRecord study_;
+  uint64_t seed_ = 0;
+  std::unique_ptr<suggest::Sampler> sampler_;
+  std::vector<Active> active_;
+  Progress progress_;
+  int rounds_ = 0;             // v1alpha1 suggestion rounds issued
+  bool exhausted_ = false;     // the sampler returned fewer than asked
+  bool goal_reached_ = false;
+};
+
+absl::Status RunState::CreateStudy() {
+  std::string base = options_.study_name.empty() ? spec_.name : options_.study_name;
+  seed_ = spec_.hpt.seed ? *spec_.hpt.seed : NameSeed(base);
+  tracker::NewStudy ns{.name = base,
+                       .project = AnnotationEnding(spec_.annotations, "/project"),
+                       .experiment = AnnotationEnding(spec_.annotations, "/experiment"),
+                       .spec_yaml = spec_.source_yaml,
+                       .spec_path = spec_.file,
+                       .algorithm = spec_.algorithm.name,
+                       .objective_metric = spec_.objective.metric,
+                       .maximize = spec_.objective.maximize,
+                       .seed = seed_,
+                       .annotations = spec_.annotations};
+  for (int suffix = 2;; ++suffix) {
+    absl::StatusOr<tracker::StudyRecord> s = store_->CreateStudy(ns);
+    if (s.ok()) {
+      study_ = *s;
+      break;
+    }
+    if (!absl::IsAlreadyExists(s.status()) || suffix > 10000) return s.status();
+    ns.name = absl::StrCat(base, "-", suffix);
+  }
+  progress_.study = study_.name;
+  progress_.max_trials = spec_.max_trial_count;
+  return store_->SetStudyState(study_.id, tracker::StudyState::kRunning, "ExperimentRunning",
+                               "Experiment is running");
+}
+
+absl::StatusOr<suggest::History> RunState::BuildHistory() {
+  absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(study_.id);
+  if (!trials.ok()) return trials.status();
+  suggest::History h;
+  for (const TrialRecord& t : *trials) {
+    suggest::Observation o;
+    for (const auto& [name, value] : t.params) o.params.push_back({name, value});
+    o.pending = !tracker::IsTerminal(t.state);
+    if (t.state == TrialState::kSucceeded && t.objective) {
+      o.value = spec_.objective.maximize ? -*t.objective : *t.objective;
+    }
+    h.trials.push_back(std::move(o));
+  }
+  return h;
+}
+
+void RunState::Notify(const std::string& event) {
+  progress_.last_event = event;
+  progress_.running = 0;
+  progress_.pending = 0;
+  for (const Active& a : active_) {
+    absl::StatusOr<runner::RunStatus> st = runner_->Poll(a.name);
+    if (st.ok() && st->phase == runner::RunPhase::kRunning) {
+      ++progress_.running;
+    } else {
+      ++progress_.pending;
+    }
+  }
+  if (options_.on_progress) options_.on_progress(progress_);
+}
+
+absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
+  const int index = progress_.created + 1;
+  const std::string name = absl::StrFormat("%s-%05d", study_.name, index);
+  const uint64_t trial_seed = SplitMix64(seed_ ^ static_cast<uint64_t>(index));
+  const std::string token = NewTrialToken();
+  const fs::path trial_dir = fs::absolute(fs::path(options_.runs_dir) / study_.name / name);
+
+  tracker::NewTrial nt{.study_id = study_.id, .name = name, .seed = trial_seed,
+                       .token_hash = HashToken(token)};
+  for (const suggest::ParamValue& p : params) nt.params.emplace_back(p.name, p.value);
+
+  TrialContext ctx{.study_name = study_.name, .trial_name = name,
+                   .namespace_ = spec_.namespace_, .params = params};
+  absl::StatusOr<RenderedTrial> r = RenderTrial(spec_, ctx);
+  if (r.ok()) nt.manifest = r->manifest.dump(2);
+  absl::StatusOr<TrialRecord> t = store_->CreateTrial(nt);
+  if (!t.ok()) return t.status();
+  ++progress_.created;
+
+  auto fail = [&](const std::string& reason, const std::string& message) -> absl::Status {
+    ++progress_.failed;
+    absl::Status s = store_->SetTrialState(t->id, TrialState::kFailed, reason, message);
+    store_->AddEvent(study_.id, t->id, "TrialFailed", message).IgnoreError();
+    Notify(absl::StrCat(name, " FAILED: ", message));
+    return s;
+  };
+  if (!r.ok()) return fail("TemplateError", std::string(r.status().message()));
+
+  std::error_code ec;
+  fs::create_directories(trial_dir, ec);
+  if (ec) return fail("LaunchFailed", "cannot create " + trial_dir.string() + ": " + ec.message());
+
+  runner::TrialLaunch launch{.trial_name = name, .study_name = study_.name, .argv = r->argv,
+                             .env = r->env, .gpus = r->gpus,
+                             .deadline_seconds = r->active_deadline_seconds};
+  launch.working_dir = !r->working_dir.empty() ? r->working_dir
+                       : spec_.hpt.local ? fs::absolute(spec_.file).parent_path().string()
+                                         : trial_dir.string();
+  launch.log_path = (trial_dir / "trial.log").string();
+  launch.env["HPT_TRIAL_ID"] = name;
+  launch.env["HPT_TRIAL_TOKEN"] = token;
+  launch.env["HPT_ENDPOINT"] = options_.endpoint;
+  launch.env["KATIB_TRIAL_NAME"] = name;
+  launch.env["HPT_TRIAL_SEED"] = std::to_string(trial_seed);
+  launch.env["HPT_TRIAL_DIR"] = trial_dir.string();
+  launch.env["HPT_STUDY"] = study_.name;
+  launch.env["PYTHONUNBUFFERED"] = "1";
+  if (!options_.python_path.empty()) {
+    const char* old = std::getenv("PYTHONPATH");
+    launch.env["PYTHONPATH"] =
+        old && *old ? absl::StrCat(options_.python_path, ":", old) : options_.python_path;
+  }
+  store_->AddEvent(study_.id, t->id, "TrialCreated",
+                   absl::StrCat("launched in ", launch.working_dir, "; log ", launch.log_path))
+      .IgnoreError();
+  if (absl::Status s = runner_->Launch(launch); !s.ok()) {
+    return fail("LaunchFailed", std::string(s.message()));
+  }
+  active_.push_back({t->id, name, launch.log_path, trial_dir.string()});
+  Notify(absl::StrCat(name, " launched"));
+  return absl::OkStatus();
+}
+
+absl::Status RunState::LaunchTrials(int n) {
+  if (n <= 0 || exhausted_) return absl::OkStatus();
+  absl::StatusOr<suggest::History> h = BuildHistory();
+  if (!h.ok()) return h.status();
+  absl::StatusOr<std::vector<suggest::Assignment>> next = sampler_->Suggest(spec_.space, *h, n);
+  if (!next.ok()) return next.status();
+  if (static_cast<int>(next->size()) < n) exhausted_ = true;
+  for (const suggest::Assignment& a : *next) {
+    if (absl::Status s = LaunchOne(a); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunState::CollectFallbackMetrics(const Active& a) {
+  const MetricsCollectorSpec& mc = spec_.metrics_collector;
+  if (mc.kind != CollectorKind::kStdOut && mc.kind != CollectorKind::kFile) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<tracker::MetricSummary>> have = store_->Summaries(a.id);
+  if (!have.ok()) return have.status();
+  if (!have->empty()) return absl::OkStatus();  // the trial reported over gRPC: that is the record
+
+  std::string path = a.log_path;
+  if (mc.kind == CollectorKind::kFile) {
+    path = mc.file_path;
+    if (!fs::exists(path)) path = (fs::path(a.trial_dir) / fs::path(mc.file_path).relative_path());
+  }
+  std::vector<runner::TextMetric> found;
+  if (mc.kind == CollectorKind::kFile && mc.file_format == "JSON") {
+    absl::StatusOr<std::vector<runner::TextMetric>> j =
+        runner::ParseJsonMetrics(ReadFile(path), spec_.MetricNames());
+    if (!j.ok()) return j.status();
+    found = std::move(*j);
+  } else {
+    absl::StatusOr<runner::TextMetricsParser> parser =
+        runner::TextMetricsParser::Create(spec_.MetricNames(), mc.metrics_format);
+    if (!parser.ok()) return parser.status();
+    found = parser->ParseText(ReadFile(path));
+  }
+  if (found.empty()) return absl::OkStatus();
+  std::vector<tracker::MetricPoint> points;
+  for (const runner::TextMetric& m : found) {
+    points.push_back({.name = m.name, .value = m.value, .time_ms = m.time_ms});
+  }
+  store_->AddEvent(study_.id, a.id, "MetricsCollected",
+                   absl::StrCat(points.size(), " points parsed from ", path))
+      .IgnoreError();
+  return store_->AppendMetrics(a.id, 0, points).status();
+}
+
+absl::Status RunState::Finish(const Active& a, const runner::RunStatus& st) {
+  if (absl::Status s = CollectFallbackMetrics(a); !s.ok()) {
+    store_->AddEvent(study_.id, a.id, "MetricsCollectionFailed", std::string(s.message()))
+        .IgnoreError();
+  }
+  absl::StatusOr<std::vector<tracker::MetricSummary>> sums = store_->Summaries(a.id);
+  if (!sums.ok()) return sums.status();
+  std::optional<double> objective = ObjectiveFrom(spec_, *sums);
+
+  TrialState state;
+  std::string reason, message;
+  if (a.cancelled) {
+    state = TrialState::kKilled;
+    reason = "TrialKilled";
+    message = "stopped by hpt: the study completed or was stopped";
+  } else if (st.phase == runner::RunPhase::kSucceeded) {
+    if (objective) {
+      state = TrialState::kSucceeded;
+      reason = "TrialSucceeded";
+      message = absl::StrCat("Trial has succeeded; ", spec_.objective.metric, "=",
+                             suggest::FormatDouble(*objective));
+    } else {
+      state = TrialState::kMetricsUnavailable;
+      reason = "MetricsUnavailable";
+      message = absl::StrCat("the trial succeeded but never reported the objective metric \"",
+                             spec_.objective.metric, "\" (over gRPC, or as \"",
+                             spec_.objective.metric, "=<number>\" lines on stdout); log: ",
+                             a.log_path);
+    }
+  } else {
+    state = TrialState::kFailed;
+    reason = absl::StrCat("TrialFailed. Job reason: ", st.reason);
+    message = st.message;
+    std::string tail = LogTail(a.log_path, 3);
+    if (!tail.empty()) absl::StrAppend(&message, "; log tail: ", tail);
+    absl::StrAppend(&message, "; log: ", a.log_path);
+  }
+  if (state != TrialState::kSucceeded) objective.reset();
+  if (absl::Status s = store_->SetTrialState(a.id, state, reason, message, objective); !s.ok()) {
+    return s;
+  }
+  store_->AddEvent(study_.id, a.id, reason, message).IgnoreError();
+
+  std::string event = absl::StrCat(a.name, " ", tracker::TrialStateName(state));
+  switch (state) {
+    case TrialState::kSucceeded:
+      ++progress_.succeeded;
+      absl::StrAppend(&event, " ", spec_.objective.metric, "=", suggest::FormatDouble(*objective));
+      if (!progress_.best || Better(spec_.objective.maximize, *objective, *progress_.best)) {
+        progress_.best = objective;
+        progress_.best_trial = a.name;
+      }
+      if (spec_.objective.goal) {
+        const double g = *spec_.objective.goal;
+        // v1alpha1 compares the trial's last value strictly; v1beta1 the best value, inclusive.
+        const double v = *objective;
+        goal_reached_ = goal_reached_ ||
+                        (spec_.objective.goal_inclusive
+                             ? (spec_.objective.maximize ? v >= g : v <= g)
+                             : (spec_.objective.maximize ? v > g : v < g));
+      }
+      break;
+    case TrialState::kMetricsUnavailable:
+      ++progress_.metrics_unavailable;
+      absl::StrAppend(&event, ": ", message);
+      break;
+    case TrialState::kKilled:
+      ++progress_.killed;
+      break;
+    default:
+      ++progress_.failed;
+      absl::StrAppend(&event, ": ", message);
+      break;
+  }
+  Notify(event);
+  return absl::OkStatus();
+}
+
+absl::Status RunState::Observe() {
+  for (size_t i = 0; i < active_.size();) {
+    absl::StatusOr<runner::RunStatus> st = runner_->Poll(active_[i].name);
+    if (!st.ok()) return st.status();
+    if (st->phase == runner::RunPhase::kRunning) {
+      absl::StatusOr<TrialRecord> t = store_->GetTrial(active_[i].id);
+      if (t.ok() && t->state == TrialState::kPending) {
+        store_->SetTrialState(active_[i].id, TrialState::kRunning, "TrialRunning",
+                              "Trial is running")
+            .IgnoreError();
+      }
+    }
+    const bool done = st->phase == runner::RunPhase::kSucceeded ||
+                      st->phase == runner::RunPhase::kFailed ||
+                      st->phase == runner::RunPhase::kPreempted;
+    if (!done) {
+      ++i;
+      continue;
+    }
+    Active a = active_[i];
+    active_.erase(active_.begin() + i);
+    if (absl::Status s = Finish(a, *st); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+bool RunState::Complete(tracker::StudyState* state, std::string* reason, std::string* message) {
+  const Progress& p = progress_;
+  if (goal_reached_) {
+    *state = tracker::StudyState::kSucceeded;
+    *reason = "ExperimentGoalReached";
+    *message = absl::StrCat("Experiment has succeeded because Objective goal has reached: ",
+                            p.best_trial, " ", spec_.objective.metric, "=",
+                            suggest::FormatDouble(*p.best));
+    return true;
+  }
+  const int bad = p.failed + p.metrics_unavailable;
+  if (spec_.dialect == Dialect::kExperimentV1beta1 && spec_.max_failed_trial_count &&
+      bad != 0 && bad >= *spec_.max_failed_trial_count) {
+    *state = tracker::StudyState::kFailed;
+    *reason = "ExperimentFailed";
+    *message = absl::StrCat("Experiment has failed because max failed count has reached: ", bad,
+                            " failed or metrics-unavailable trials");
+    return true;
+  }
+  if (spec_.max_trial_count && p.finished() >= *spec_.max_trial_count) {
+    *state = tracker::StudyState::kSucceeded;
+    *reason = "ExperimentMaxTrialsReached";
+    *message = absl::StrCat("Experiment has succeeded because max trial count has reached: ",
+                            p.finished(), " trials");
+    return true;
+  }
+  if (spec_.dialect == Dialect::kStudyJobV1alpha1 && active_.empty() && spec_.request_count > 0 &&
+      rounds_ >= spec_.request_count) {
+    *state = tracker::StudyState::kSucceeded;
+    *reason = "ExperimentMaxTrialsReached";
+    *message = absl::StrCat("StudyJob completed ", rounds_, " of ", spec_.request_count,
+                            " suggestion rounds");
+    return true;
+  }
+  if (exhausted_ && active_.empty()) {
+    *state = tracker::StudyState::kSucceeded;
+    *reason = "ExperimentSuggestionEndReached";
+    *message = absl::StrCat("the ", spec_.algorithm.name,
+                            " algorithm has no more assignments to suggest");
+    return true;
+  }
+  return false;
+}
+
+absl::Status RunState::CancelActive() {
+  for (Active& a : active_) {
+    a.cancelled = true;
+    if (absl::Status s = runner_->Cancel(a.name); !s.ok()) return s;
+  }
+  // Wait for the runner to confirm every cancellation, then record them.
+  while (!active_.empty()) {
+    if (absl::Status s = Observe(); !s.ok()) return s;
+    if (!active_.empty()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(options_.poll_interval_ms));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<tracker::StudyRecord> RunState::Run() {
+  if (absl::Status s = CreateStudy(); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<suggest::Sampler>> sampler =
+      suggest::MakeSampler(spec_.algorithm, spec_.space, seed_);
+  if (!sampler.ok()) {
+    store_->SetStudyState(study_.id, tracker::StudyState::kFailed, "ExperimentFailed",
+                          absl::StrCat("Suggestion has failed: ", sampler.status().message()))
+        .IgnoreError();
+    return sampler.status();
+  }
+  sampler_ = std::move(*sampler);
+  Notify("study started");
+
+  tracker::StudyState final_state = tracker::StudyState::kSucceeded;
+  std::string reason, message;
+  for (;;) {
+    if (stop_->load()) {
+      if (absl::Status s = CancelActive(); !s.ok()) return s;
+      final_state = tracker::StudyState::kFailed;
+      reason = "ExperimentStopped";
+      message = "stopped by the user";
+      break;
+    }
+    if (absl::Status s = Observe(); !s.ok()) return s;
+    if (Complete(&final_state, &reason, &message)) {
+      if (!active_.empty()) {
+        if (options_.stop_running_on_completion) {
+          if (absl::Status s = CancelActive(); !s.ok()) return s;
+        } else {
+          // Let the running trials finish, then record them.
+          while (!active_.empty()) {
+            if (absl::Status s = Observe(); !s.ok()) return s;
+            std::this_thread::sleep_for(std::chrono::milliseconds(options_.poll_interval_ms));
+          }
+        }
+      }
+      break;
+    }
+    absl::Status launched;
+    if (spec_.dialect == Dialect::kStudyJobV1alpha1) {
+      // Synchronous rounds: a new round only when every worker of the last one has finished.
+      if (active_.empty() && (spec_.request_count <= 0 || rounds_ < spec_.request_count)) {
+        int n = spec_.request_number > 0 ? spec_.request_number : 1 << 20;  // grid: 0 = all
+        ++rounds_;
+        launched = LaunchTrials(n);
+        if (launched.ok() && active_.empty() && progress_.created == 0) exhausted_ = true;
+      }
+    } else {
+      const int finished = progress_.finished();
+      int want = spec_.parallel_trial_count;
+      if (spec_.max_trial_count) want = std::min(want, *spec_.max_trial_count - finished);
+      launched = LaunchTrials(want - static_cast<int>(active_.size()));
+    }
+    if (!launched.ok()) {
+      CancelActive().IgnoreError();
+      store_->SetStudyState(study_.id, tracker::StudyState::kFailed, "ExperimentFailed",
+                            absl::StrCat("Suggestion has failed: ", launched.message()))
+          .IgnoreError();
+      return launched;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(options_.poll_interval_ms));
+  }
+  if (absl::Status s = store_->SetStudyState(study_.id, final_state, reason, message); !s.ok()) {
+    return s;
+  }
+  store_->AddEvent(study_.id, 0, reason, message).IgnoreError();
+  Notify(absl::StrCat("study ", tracker::StudyStateName(final_state), ": ", message));
+  return store_->GetStudy(study_.id);
+}
+
+}  // namespace
+
+absl::StatusOr<tracker::StudyRecord> StudyController::Run() {
+  RunState state(spec_, store_, runner_, options_, &stop_);
+  return state.Run();
+}
+
+}  // namespace hpt::engine

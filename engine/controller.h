@@ -1,0 +1,88 @@
+// StudyController: runs one study to completion on the embedded default (`hpt run`): asks the
+// sampler for assignments, records each trial, renders its template, launches it on a runner,
+// watches it, takes its objective, and stops the study by Katib's completion rules.
+//
+//   StudyController c(spec, store, runner, {.endpoint = "127.0.0.1:4711"});
+//   absl::StatusOr<tracker::StudyRecord> done = c.Run();   // blocks until the study completes
+//
+// Completion (v1beta1, CONTRACT.md §5.2, in order): goal reached (inclusive) -> Succeeded
+// "ExperimentGoalReached"; failed + metricsUnavailable >= maxFailedTrialCount (when set, != 0) ->
+// Failed "ExperimentFailed"; finished trials >= maxTrialCount -> Succeeded
+// "ExperimentMaxTrialsReached"; the sampler has nothing more (grid exhausted) -> Succeeded
+// "ExperimentSuggestionEndReached". v1alpha1: rounds of requestNumber trials, requestcount rounds,
+// a strict goal on the objective's last value; failed workers never fail the study.
+// Trials still running when the study completes are stopped (state KILLED) unless
+// `stop_running_on_completion` is false. A trial whose objective was never reported ends
+// METRICS_UNAVAILABLE. Metrics come over gRPC; when a trial reported none, its log (StdOut
+// collector) or metrics file (File collector) is parsed as the fallback channel.
+//
+// Thread-safety: Run() is called once, from one thread; RequestStop() may be called from any
+// thread (it only sets a flag) and makes Run() cancel the running trials and return.
+#ifndef HPT_ENGINE_CONTROLLER_H_
+#define HPT_ENGINE_CONTROLLER_H_
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/spec/study_spec.h"
+#include "tracker/trial_store.h"
+#include "trial_runner/trial_runner.h"
+
+namespace hpt::engine {
+
+struct Progress {
+  std::string study;
+  int created = 0, pending = 0, running = 0, succeeded = 0, failed = 0, killed = 0,
+      metrics_unavailable = 0;
+  std::optional<int> max_trials;        // nullopt: unlimited
+  std::optional<double> best;           // the objective in its own sense
+  std::string best_trial;
+  std::string last_event;               // e.g. "quickstart-00004 SUCCEEDED loss=0.0123"
+  int finished() const { return succeeded + failed + killed + metrics_unavailable; }
+};
+
+struct ControllerOptions {
+  std::string endpoint;                  // HPT_ENDPOINT handed to trials (host:port)
+  std::string runs_dir = "hpt-runs";     // per-trial directories: <runs_dir>/<study>/<trial>/
+  std::string python_path;               // prepended to trials' PYTHONPATH (hpt_client), if set
+  std::string study_name;                // overrides metadata.name; empty: the spec's name
+  int poll_interval_ms = 100;            // how often running trials are polled
+  bool stop_running_on_completion = true;
+  std::function<void(const Progress&)> on_progress;  // after every state change; may be empty
+};
+
+class StudyController {
+ public:
+  StudyController(StudySpec spec, tracker::TrialStore* store, runner::TrialRunner* runner,
+                  ControllerOptions options);
+  StudyController(const StudyController&) = delete;
+  StudyController& operator=(const StudyController&) = delete;
+
+  // Creates the study in the store (the name gets a "-2", "-3", ... suffix when taken) and runs
+  // it to completion. Returns the study's final record. Errors: InvalidArgument/Unimplemented
+  // for a study the sampler cannot serve; store errors as they come.
+  absl::StatusOr<tracker::StudyRecord> Run();
+
+  // Asks Run() to stop: running trials are cancelled (KILLED), the study ends Failed with reason
+  // "ExperimentStopped". Async-signal-safe.
+  void RequestStop() { stop_.store(true); }
+
+ private:
+  StudySpec spec_;
+  tracker::TrialStore* store_;
+  runner::TrialRunner* runner_;
+  ControllerOptions options_;
+  std::atomic<bool> stop_{false};
+};
+
+// The objective of a trial from its metric summaries by the study's strategy; nullopt when the
+// objective metric was never reported.
+std::optional<double> ObjectiveFrom(const StudySpec& spec,
+                                    const std::vector<tracker::MetricSummary>& summaries);
+
+}  // namespace hpt::engine
+
+#endif  // HPT_ENGINE_CONTROLLER_H_

@@ -1,0 +1,352 @@
+#include "engine/metrics_service.h"
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "engine/executor.h"
+#include "engine/grpc_status.h"
+#include "engine/spec/study_spec.h"
+#include "engine/token.h"
+#include "hpt/v1/metrics.grpc.pb.h"
+#include "katib/v1beta1/api.grpc.pb.h"
+
+namespace hpt::engine {
+namespace {
+
+using tracker::TrialRecord;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+absl::Status CheckName(const std::string& name, int max_bytes, const std::string& where) {
+  if (name.empty()) return absl::InvalidArgumentError(where + ".name is empty");
+  if (static_cast<int>(name.size()) > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".name is ", name.size(),
+                                                   " bytes; at most ", max_bytes, " allowed"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
+                             public api::v1::beta1::DBManager::CallbackService {
+  Impl(tracker::TrialStore* s, MetricsServerOptions o)
+      : store(s), options(o), pool(o.worker_threads) {}
+
+  tracker::TrialStore* store;
+  MetricsServerOptions options;
+  Executor pool;
+
+  std::mutex types_mu;
+  std::map<int64_t, std::map<std::string, std::string>> param_types;  // by study id
+
+  // Finds a trial that may still report. NOT_FOUND / FAILED_PRECONDITION otherwise.
+  absl::StatusOr<TrialRecord> ReportableTrial(const std::string& name) {
+    if (name.empty()) return absl::InvalidArgumentError("trial_id is empty (set HPT_TRIAL_ID)");
+    absl::StatusOr<TrialRecord> t = store->FindTrial(name);
+    if (!t.ok()) {
+      if (absl::IsNotFound(t.status())) {
+        return absl::NotFoundError(absl::StrCat("unknown trial \"", name, "\""));
+      }
+      return t.status();
+    }
+    return t;
+  }
+
+  absl::Status CheckToken(const TrialRecord& t, const std::string& token) {
+    if (t.token_hash.empty() || !TokenMatches(token, t.token_hash)) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("wrong token for trial \"", t.name, "\" (use HPT_TRIAL_TOKEN)"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckOpen(const TrialRecord& t) {
+    if (tracker::IsTerminal(t.state)) {
+      return absl::FailedPreconditionError(absl::StrCat("trial \"", t.name, "\" already finished (",
+                                                        tracker::TrialStateName(t.state), ")"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<tracker::AppendResult> HandleReport(const hpt::v1::ReportRequest& req) {
+    if (req.points_size() > options.max_points_per_request) {
+      return absl::InvalidArgumentError(absl::StrCat("request has ", req.points_size(),
+                                                     " points; at most ",
+                                                     options.max_points_per_request, " allowed"));
+    }
+    std::vector<tracker::MetricPoint> points;
+    points.reserve(req.points_size());
+    const int64_t now = NowMs();
+    for (int i = 0; i < req.points_size(); ++i) {
+      const hpt::v1::MetricPoint& p = req.points(i);
+      const std::string where = absl::StrCat("points[", i, "]");
+      if (absl::Status s = CheckName(p.name(), options.max_metric_name_bytes, where); !s.ok()) {
+        return s;
+      }
+      if (!std::isfinite(p.value())) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ".value of \"", p.name(), "\" is ",
+                                                       p.value(), "; values must be finite"));
+      }
+      tracker::MetricPoint mp{.name = p.name(), .value = p.value(),
+                              .time_ms = p.time_unix_ms() > 0 ? p.time_unix_ms() : now};
+      if (p.has_step()) mp.step = p.step();
+      points.push_back(std::move(mp));
+    }
+    absl::StatusOr<TrialRecord> t = ReportableTrial(req.trial_id());
+    if (!t.ok()) return t.status();
+    if (absl::Status s = CheckToken(*t, req.token()); !s.ok()) return s;
+    if (absl::Status s = CheckOpen(*t); !s.ok()) return s;
+    return store->AppendMetrics(t->id, req.seq(), points);
+  }
+
+  // ---- hpt.v1.MetricsService ----
+  grpc::ServerUnaryReactor* Report(grpc::CallbackServerContext* ctx,
+                                   const hpt::v1::ReportRequest* req,
+                                   hpt::v1::ReportResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    pool.Submit([this, reactor, req, resp] {
+      absl::StatusOr<tracker::AppendResult> r = HandleReport(*req);
+      if (r.ok()) {
+        resp->set_seq(req->seq());
+        resp->set_stored(r->stored);
+        resp->set_duplicate(r->duplicate);
+      }
+      reactor->Finish(ToGrpcStatus(r.status()));
+    });
+    return reactor;
+  }
+
+  class StreamReactor : public grpc::ServerReadReactor<hpt::v1::ReportRequest> {
+   public:
+    StreamReactor(Impl* impl, hpt::v1::ReportStreamResponse* resp) : impl_(impl), resp_(resp) {
+      StartRead(&req_);
+    }
+    void OnReadDone(bool ok) override {
+      if (!ok) {  // the client half-closed (or the call broke): everything read was acknowledged
+        Finish(grpc::Status::OK);
+        return;
+      }
+      impl_->pool.Submit([this] {
+        absl::StatusOr<tracker::AppendResult> r = impl_->HandleReport(req_);
+        if (!r.ok()) {
+          Finish(ToGrpcStatus(r.status()));
+          return;
+        }
+        resp_->set_requests(resp_->requests() + 1);
+        resp_->set_stored(resp_->stored() + r->stored);
+        StartRead(&req_);
+      });
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    Impl* impl_;
+    hpt::v1::ReportStreamResponse* resp_;
+    hpt::v1::ReportRequest req_;
+  };
+
+  grpc::ServerReadReactor<hpt::v1::ReportRequest>* ReportStream(
+      grpc::CallbackServerContext*, hpt::v1::ReportStreamResponse* resp) override {
+    return new StreamReactor(this, resp);
+  }
+
+  // The parameter types of a study, read once from its stored spec.
+  std::map<std::string, std::string> ParamTypes(const tracker::StudyRecord& study) {
+    std::lock_guard<std::mutex> l(types_mu);
+    auto it = param_types.find(study.id);
+    if (it != param_types.end()) return it->second;
+    std::map<std::string, std::string> types;
+    absl::StatusOr<StudySpec> spec = LoadStudyText(study.spec_yaml, study.spec_path, nullptr);
+    if (spec.ok()) {
+      for (const suggest::ParameterSpec& p : spec->space.params) {
+        types[p.name] = suggest::ParamTypeName(p.type);
+      }
+    }
+    param_types[study.id] = types;
+    return types;
+  }
+
+  grpc::ServerUnaryReactor* GetAssignment(grpc::CallbackServerContext* ctx,
+                                          const hpt::v1::GetAssignmentRequest* req,
+                                          hpt::v1::GetAssignmentResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    pool.Submit([this, reactor, req, resp] {
+      absl::Status s = [&]() -> absl::Status {
+        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_id());
+        if (!t.ok()) return t.status();
+        if (absl::Status c = CheckToken(*t, req->token()); !c.ok()) return c;
+        absl::StatusOr<tracker::StudyRecord> study = store->GetStudy(t->study_id);
+        if (!study.ok()) return study.status();
+        std::map<std::string, std::string> types = ParamTypes(*study);
+        resp->set_trial_id(t->name);
+        resp->set_study(study->name);
+        resp->set_seed(t->seed);
+        resp->set_objective_metric(study->objective_metric);
+        for (const auto& [name, value] : t->params) {
+          hpt::v1::Parameter* p = resp->add_parameters();
+          p->set_name(name);
+          p->set_value(value);
+          p->set_type(types.count(name) ? types[name] : "");
+        }
+        return absl::OkStatus();
+      }();
+      reactor->Finish(ToGrpcStatus(s));
+    });
+    return reactor;
+  }
+
+  // ---- api.v1.beta1.DBManager (Katib) ----
+  // Katib's API has no credentials: a report is accepted for a known trial that has not finished.
+  // Values are Katib strings and must parse as finite numbers; an empty time_stamp means "now"
+  // (Katib drops such logs; hpt keeps them).
+  grpc::ServerUnaryReactor* ReportObservationLog(
+      grpc::CallbackServerContext* ctx, const api::v1::beta1::ReportObservationLogRequest* req,
+      api::v1::beta1::ReportObservationLogReply*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    pool.Submit([this, reactor, req] {
+      absl::Status s = [&]() -> absl::Status {
+        const auto& logs = req->observation_log().metric_logs();
+        if (logs.size() > options.max_points_per_request) {
+          return absl::InvalidArgumentError(absl::StrCat("request has ", logs.size(),
+                                                         " metric logs; at most ",
+                                                         options.max_points_per_request));
+        }
+        std::vector<tracker::MetricPoint> points;
+        const int64_t now = NowMs();
+        for (int i = 0; i < logs.size(); ++i) {
+          const auto& log = logs[i];
+          const std::string where = absl::StrCat("observation_log.metric_logs[", i, "]");
+          if (absl::Status c = CheckName(log.metric().name(), options.max_metric_name_bytes,
+                                         where + ".metric");
+              !c.ok()) {
+            return c;
+          }
+          absl::StatusOr<double> v = suggest::Numeric(log.metric().value());
+          if (!v.ok()) {
+            return absl::InvalidArgumentError(absl::StrCat(where, ".metric.value of \"",
+                                                           log.metric().name(), "\" is \"",
+                                                           log.metric().value(),
+                                                           "\"; must be a finite number"));
+          }
+          int64_t time_ms = now;
+          if (!log.time_stamp().empty()) {
+            absl::Time t;
+            std::string err;
+            if (!absl::ParseTime(absl::RFC3339_full, log.time_stamp(), &t, &err)) {
+              return absl::InvalidArgumentError(absl::StrCat(where, ".time_stamp \"",
+                                                             log.time_stamp(),
+                                                             "\" is not RFC3339: ", err));
+            }
+            time_ms = absl::ToUnixMillis(t);
+          }
+          points.push_back({.name = log.metric().name(), .value = *v, .time_ms = time_ms});
+        }
+        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_name());
+        if (!t.ok()) return t.status();
+        if (absl::Status c = CheckOpen(*t); !c.ok()) return c;
+        return store->AppendMetrics(t->id, 0, points).status();
+      }();
+      reactor->Finish(ToGrpcStatus(s));
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* GetObservationLog(
+      grpc::CallbackServerContext* ctx, const api::v1::beta1::GetObservationLogRequest* req,
+      api::v1::beta1::GetObservationLogReply* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    pool.Submit([this, reactor, req, resp] {
+      absl::Status s = [&]() -> absl::Status {
+        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_name());
+        if (!t.ok()) return t.status();
+        int64_t lo = INT64_MIN, hi = INT64_MAX;
+        for (auto [text, bound] : {std::pair{&req->start_time(), &lo}, {&req->end_time(), &hi}}) {
+          if (text->empty()) continue;
+          absl::Time tm;
+          std::string err;
+          if (!absl::ParseTime(absl::RFC3339_full, *text, &tm, &err)) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("time bound \"", *text, "\" is not RFC3339: ", err));
+          }
+          *bound = absl::ToUnixMillis(tm);
+        }
+        absl::StatusOr<std::vector<tracker::StoredPoint>> pts =
+            store->MetricHistory(t->id, req->metric_name());
+        if (!pts.ok()) return pts.status();
+        std::stable_sort(pts->begin(), pts->end(),
+                         [](const auto& a, const auto& b) { return a.time_ms < b.time_ms; });
+        for (const tracker::StoredPoint& p : *pts) {
+          if (p.time_ms < lo || p.time_ms > hi) continue;
+          auto* log = resp->mutable_observation_log()->add_metric_logs();
+          log->set_time_stamp(absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", absl::FromUnixMillis(p.time_ms),
+                                               absl::UTCTimeZone()));
+          log->mutable_metric()->set_name(p.name);
+          log->mutable_metric()->set_value(suggest::FormatDouble(p.value));
+        }
+        return absl::OkStatus();
+      }();
+      reactor->Finish(ToGrpcStatus(s));
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* DeleteObservationLog(
+      grpc::CallbackServerContext* ctx, const api::v1::beta1::DeleteObservationLogRequest* req,
+      api::v1::beta1::DeleteObservationLogReply*) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    pool.Submit([this, reactor, req] {
+      absl::Status s = [&]() -> absl::Status {
+        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_name());
+        if (!t.ok()) return t.status();
+        return store->DeleteMetrics(t->id);
+      }();
+      reactor->Finish(ToGrpcStatus(s));
+    });
+    return reactor;
+  }
+};
+
+MetricsServer::MetricsServer(tracker::TrialStore* store, MetricsServerOptions options)
+    : impl_(std::make_unique<Impl>(store, options)) {}
+
+MetricsServer::~MetricsServer() { Shutdown(); }
+
+absl::StatusOr<int> MetricsServer::Start(const std::string& address) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(impl_->options.max_message_bytes);
+  builder.RegisterService(static_cast<hpt::v1::MetricsService::CallbackService*>(impl_.get()));
+  builder.RegisterService(static_cast<api::v1::beta1::DBManager::CallbackService*>(impl_.get()));
+  server_ = builder.BuildAndStart();
+  if (!server_ || port == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+  }
+  return port;
+}
+
+void MetricsServer::Shutdown() {
+  if (server_) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_->Wait();
+    server_.reset();
+  }
+}
+
+}  // namespace hpt::engine

@@ -1,0 +1,107 @@
+#include "engine/validate.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/template/render.h"
+#include "suggest/grid_sampler.h"
+#include "suggest/sampler.h"
+
+namespace hpt::engine {
+
+absl::Status StatusFromDiagnostics(const std::vector<Diagnostic>& diagnostics) {
+  std::vector<std::string> errors;
+  bool all_unsupported = true;
+  for (const Diagnostic& d : diagnostics) {
+    if (d.severity != Diagnostic::Severity::kError) continue;
+    errors.push_back(d.ToString());
+    all_unsupported = all_unsupported && d.unsupported;
+  }
+  if (errors.empty()) return absl::OkStatus();
+  std::string msg = absl::StrJoin(errors, "\n");
+  return all_unsupported ? absl::UnimplementedError(msg) : absl::InvalidArgumentError(msg);
+}
+
+void CheckStudy(const StudySpec& spec, std::vector<Diagnostic>* diagnostics) {
+  const bool v1alpha1 = spec.dialect == Dialect::kStudyJobV1alpha1;
+  const std::string algo_path =
+      v1alpha1 ? "spec.suggestionSpec.suggestionAlgorithm" : "spec.algorithm.algorithmName";
+  absl::StatusOr<std::unique_ptr<suggest::Sampler>> sampler =
+      suggest::MakeSampler(spec.algorithm, spec.space, 0);
+  if (!sampler.ok()) {
+    Diagnostic d{.file = spec.file, .path = algo_path,
+                 .message = std::string(sampler.status().message())};
+    d.unsupported = absl::IsUnimplemented(sampler.status());
+    diagnostics->push_back(d);
+  } else if (!v1alpha1 && spec.algorithm.name == "grid" && spec.max_trial_count) {
+    absl::StatusOr<int64_t> size = suggest::GridSize(spec.space, spec.algorithm);
+    if (size.ok() && *spec.max_trial_count > *size) {
+      diagnostics->push_back(
+          {.file = spec.file, .path = "spec.maxTrialCount",
+           .message = absl::StrCat("Max Trial Count: ", *spec.max_trial_count,
+                                   " > all possible search combinations: ", *size,
+                                   "; lower maxTrialCount or widen the grid")});
+    }
+  }
+  CheckTrialTemplate(spec, diagnostics);
+}
+
+absl::StatusOr<StudySpec> LoadAndCheckStudy(const std::string& path,
+                                            std::vector<Diagnostic>* diagnostics) {
+  std::vector<Diagnostic> local;
+  std::vector<Diagnostic>* diags = diagnostics ? diagnostics : &local;
+  absl::StatusOr<StudySpec> spec = LoadStudyFile(path, diags);
+  if (!spec.ok()) return spec.status();
+  CheckStudy(*spec, diags);
+  if (absl::Status s = StatusFromDiagnostics(*diags); !s.ok()) return s;
+  return spec;
+}
+
+absl::Status ValidateFile(const std::string& path, std::vector<Diagnostic>* diagnostics) {
+  // A ConfigMap of worker templates is not a study: check each template the way Katib's
+  // StudyJob webhook would when a study names it through templatePath.
+  YAML::Node doc;
+  try {
+    doc = YAML::LoadFile(path);
+  } catch (const YAML::Exception&) {
+    doc = YAML::Node();  // LoadAndCheckStudy reports parse errors with their position
+  }
+  if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() &&
+      doc["kind"].Scalar() == "ConfigMap") {
+    const size_t first = diagnostics->size();
+    const YAML::Node data = doc["data"];
+    if (!data || !data.IsMap() || data.size() == 0) {
+      diagnostics->push_back({.file = path, .line = doc.Mark().line + 1, .path = "data",
+                              .message = "a worker-template ConfigMap needs data entries holding "
+                                         "Go templates of Job, TFJob or PyTorchJob manifests"});
+    } else {
+      std::string ns = "default";
+      if (doc["metadata"] && doc["metadata"]["namespace"]) {
+        ns = doc["metadata"]["namespace"].as<std::string>("default");
+      }
+      for (auto it = data.begin(); it != data.end(); ++it) {
+        StudySpec spec;
+        spec.dialect = Dialect::kStudyJobV1alpha1;
+        spec.file = path;
+        spec.namespace_ = ns;
+        spec.name = "worker-template";
+        spec.trial_template.source = it->second.as<std::string>("");
+        spec.trial_template.source_name = path;
+        spec.trial_template.source_line = it->second.Mark().line + 2;  // block scalar body
+        std::vector<Diagnostic> found;
+        CheckTrialTemplate(spec, &found);
+        for (Diagnostic& d : found) {
+          d.path = absl::StrCat("data[", it->first.as<std::string>(""), "]",
+                                d.path.empty() ? "" : ": ", d.path);
+          diagnostics->push_back(d);
+        }
+      }
+    }
+    std::vector<Diagnostic> mine(diagnostics->begin() + first, diagnostics->end());
+    return StatusFromDiagnostics(mine);
+  }
+  return LoadAndCheckStudy(path, diagnostics).status();
+}
+
+}  // namespace hpt::engine

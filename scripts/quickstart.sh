@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The first README command: installs dependencies, builds, and runs the quickstart study on the
+# embedded default (local processes, SQLite file ./hpt.db, metrics over gRPC on loopback).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+build=${HPT_BUILD_DIR:-build}
+exec "$build/cli/hpt" run examples/quickstart/study.yaml "$@"

@@ -1,0 +1,32 @@
+// EigenBackend: the CPU LinalgBackend, on Eigen's LLT and triangular views. Always built.
+//
+//   linalg::EigenBackend eigen;
+//   Eigen::MatrixXd lower;
+//   absl::Status s = eigen.Cholesky(a, &lower, /*jitter_used=*/nullptr);
+//
+// Stateless: safe to use from several threads at once.
+#ifndef HPT_SUGGEST_LINALG_EIGEN_BACKEND_H_
+#define HPT_SUGGEST_LINALG_EIGEN_BACKEND_H_
+
+#include "suggest/linalg/backend.h"
+
+namespace hpt::suggest::linalg {
+
+class EigenBackend final : public LinalgBackend {
+ public:
+  EigenBackend() = default;
+
+  absl::Status Cholesky(const Eigen::MatrixXd& a, Eigen::MatrixXd* lower,
+                        double* jitter_used) override;
+  absl::Status SolveLower(const Eigen::MatrixXd& lower, const Eigen::MatrixXd& b,
+                          Eigen::MatrixXd* x) override;
+  absl::Status SolveUpper(const Eigen::MatrixXd& upper, const Eigen::MatrixXd& b,
+                          Eigen::MatrixXd* x) override;
+  absl::Status CholeskySolve(const Eigen::MatrixXd& lower, const Eigen::MatrixXd& b,
+                             Eigen::MatrixXd* x) override;
+  const char* Name() const override { return "eigen"; }
+};
+
+}  // namespace hpt::suggest::linalg
+
+#endif  // HPT_SUGGEST_LINALG_EIGEN_BACKEND_H_

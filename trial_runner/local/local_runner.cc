@@ -1,0 +1,748 @@
+#include "trial_runner/local/local_runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+extern char** environ;
+
+namespace hpt::runner {
+
+namespace {
+
+constexpr char kDefaultPath[] = "/bin:/usr/bin";  // glibc's execvp default when PATH is unset
+
+std::string ErrnoText(int err) {
+  const char* desc = strerrordesc_np(err);
+  return desc != nullptr ? desc : absl::StrCat("error ", err);
+}
+
+std::string SignalText(int sig) {
+  const char* desc = sigdescr_np(sig);
+  return absl::StrCat("signal ", sig, " (", desc != nullptr ? desc : "unknown", ")");
+}
+
+std::string DescribeWaitStatus(int wait_status) {
+  if (WIFEXITED(wait_status)) return absl::StrCat("exit status ", WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) return "killed by " + SignalText(WTERMSIG(wait_status));
+  return absl::StrCat("wait status ", wait_status);
+}
+
+// Owns a file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    Reset(std::exchange(o.fd_, -1));
+    return *this;
+  }
+  ~Fd() { Reset(); }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  void Reset(int fd = -1) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Moves `fd` to a number >= 3 (keeping O_CLOEXEC) so that the child's dup2 onto 0..2 can never
+// clobber it, even when the runner's process has closed its standard streams.
+Fd AboveStdio(Fd fd) {
+  if (!fd.valid() || fd.get() > 2) return fd;
+  return Fd(fcntl(fd.get(), F_DUPFD_CLOEXEC, 3));
+}
+
+// Everything the child needs, prepared before fork() so that the child allocates nothing.
+struct SpawnPlan {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;         // NAME=value
+  std::vector<std::string> candidates;  // paths to try with execve, in order
+  std::string working_dir;              // absolute
+  std::string log_path;                 // absolute
+};
+
+// What the child reports through the pipe when it cannot exec.
+enum ChildStage : int32_t { kStageSetpgid = 1, kStageStdio = 2, kStageChdir = 3, kStageExec = 4 };
+struct ChildError {
+  int32_t stage;
+  int32_t err;
+};
+
+struct ChildArgs {
+  char* const* argv;
+  char* const* envp;
+  const char* const* candidates;
+  size_t num_candidates;
+  const char* working_dir;
+  int null_fd;
+  int log_fd;
+  int err_fd;
+  int max_fd;
+  const struct sigaction* default_action;
+  const sigset_t* empty_mask;
+};
+
+// Runs in the child between fork() and exec: async-signal-safe calls only, no allocation.
+[[noreturn]] void RunChild(const ChildArgs& a) {
+  auto fail = [&a](int32_t stage, int err) {
+    ChildError e{stage, err};
+    ssize_t ignored = write(a.err_fd, &e, sizeof(e));
+    (void)ignored;
+    _exit(127);
+  };
+  if (setpgid(0, 0) != 0) fail(kStageSetpgid, errno);
+  // Ignored signals survive exec; reset every disposition, then unblock everything (the parent
+  // blocked all signals around fork so that none of its handlers can run here).
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, a.default_action, nullptr);
+  sigprocmask(SIG_SETMASK, a.empty_mask, nullptr);
+  if (dup2(a.null_fd, STDIN_FILENO) < 0 || dup2(a.log_fd, STDOUT_FILENO) < 0 ||
+      dup2(a.log_fd, STDERR_FILENO) < 0) {
+    fail(kStageStdio, errno);
+  }
+  if (chdir(a.working_dir) != 0) fail(kStageChdir, errno);
+  // Every other descriptor is closed at exec (err_fd already is O_CLOEXEC and must stay open
+  // until then). Without close_range (Linux < 5.11), close them one by one.
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+    for (int fd = 3; fd < a.max_fd; ++fd) {
+      if (fd != a.err_fd) close(fd);
+    }
+  }
+  // execvp's search: skip entries where the file is missing, remember EACCES, stop at any other
+  // error.
+  bool saw_eacces = false;
+  int last_err = ENOENT;
+  for (size_t i = 0; i < a.num_candidates; ++i) {
+    execve(a.candidates[i], a.argv, a.envp);
+    int err = errno;
+    if (err == EACCES) {
+      saw_eacces = true;
+    } else if (err == ENOENT || err == ENOTDIR || err == ESTALE || err == ENODEV ||
+               err == ETIMEDOUT) {
+      last_err = err;
+    } else {
+      fail(kStageExec, err);
+    }
+  }
+  fail(kStageExec, saw_eacces ? EACCES : last_err);
+  _exit(127);  // not reached
+}
+
+// Forks and execs the plan. Returns the pid (also the process group id) once the child has
+// exec'ed, or an error message for "LaunchFailed".
+absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
+  std::error_code ec;
+  std::filesystem::create_directories(plan.working_dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create working directory '", plan.working_dir, "': ", ec.message()));
+  }
+  std::filesystem::path log_dir = std::filesystem::path(plan.log_path).parent_path();
+  std::filesystem::create_directories(log_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot create the directory of log file '",
+                                            plan.log_path, "': ", ec.message()));
+  }
+  Fd log_fd =
+      AboveStdio(Fd(open(plan.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)));
+  if (!log_fd.valid()) {
+    return absl::InternalError(
+        absl::StrCat("cannot open log file '", plan.log_path, "': ", ErrnoText(errno)));
+  }
+  Fd null_fd = AboveStdio(Fd(open("/dev/null", O_RDONLY | O_CLOEXEC)));
+  if (!null_fd.valid()) {
+    return absl::InternalError(absl::StrCat("cannot open /dev/null: ", ErrnoText(errno)));
+  }
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    return absl::InternalError(absl::StrCat("cannot create a pipe: ", ErrnoText(errno)));
+  }
+  Fd read_end(pipe_fds[0]);
+  Fd write_end = AboveStdio(Fd(pipe_fds[1]));
+  if (!write_end.valid()) {
+    return absl::InternalError(absl::StrCat("cannot create a pipe: ", ErrnoText(errno)));
+  }
+
+  auto pointers = [](const std::vector<std::string>& v) {
+    std::vector<char*> p;
+    p.reserve(v.size() + 1);
+    for (const std::string& s : v) p.push_back(const_cast<char*>(s.c_str()));
+    p.push_back(nullptr);
+    return p;
+  };
+  std::vector<char*> argv = pointers(plan.argv);
+  std::vector<char*> envp = pointers(plan.env);
+  std::vector<const char*> candidates;
+  for (const std::string& c : plan.candidates) candidates.push_back(c.c_str());
+  struct sigaction default_action;
+  memset(&default_action, 0, sizeof(default_action));
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  sigset_t empty_mask;
+  sigemptyset(&empty_mask);
+  long open_max = sysconf(_SC_OPEN_MAX);
+  ChildArgs args{argv.data(),
+                 envp.data(),
+                 candidates.data(),
+                 candidates.size(),
+                 plan.working_dir.c_str(),
+                 null_fd.get(),
+                 log_fd.get(),
+                 write_end.get(),
+                 static_cast<int>(std::clamp<long>(open_max, 256, 1 << 20)),
+                 &default_action,
+                 &empty_mask};
+
+  sigset_t all, old_mask;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old_mask);
+  pid_t pid = fork();
+  if (pid == 0) RunChild(args);
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  if (pid < 0) {
+    return absl::InternalError(absl::StrCat("cannot start a process: ", ErrnoText(fork_errno)));
+  }
+  // Also from this side, so that the group exists whichever process runs first (EACCES once the
+  // child has exec'ed is fine: it did it itself).
+  setpgid(pid, pid);
+  write_end.Reset();
+  log_fd.Reset();
+  null_fd.Reset();
+
+  ChildError report{};
+  size_t got = 0;
+  while (got < sizeof(report)) {
+    ssize_t n = read(read_end.get(), reinterpret_cast<char*>(&report) + got, sizeof(report) - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  if (got < sizeof(report)) return pid;  // EOF: the exec closed the pipe
+
+  pid_t waited;
+  do {
+    waited = waitpid(pid, nullptr, 0);
+  } while (waited < 0 && errno == EINTR);
+  const std::string why = ErrnoText(report.err);
+  switch (report.stage) {
+    case kStageSetpgid:
+      return absl::InternalError("cannot create a process group for the trial: " + why);
+    case kStageStdio:
+      return absl::InternalError("cannot redirect stdin, stdout and stderr: " + why);
+    case kStageChdir:
+      return absl::InternalError(
+          absl::StrCat("cannot enter working directory '", plan.working_dir, "': ", why));
+    default:
+      return absl::InternalError(absl::StrCat("cannot execute '", plan.argv[0], "': ", why));
+  }
+}
+
+std::map<std::string, std::string> CaptureEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == std::string_view::npos || eq == 0) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
+}
+
+LocalRunnerOptions Normalize(LocalRunnerOptions o) {
+  if (o.gpus.has_value()) {
+    std::vector<int>& ids = *o.gpus;
+    ids.erase(std::remove_if(ids.begin(), ids.end(), [](int id) { return id < 0; }), ids.end());
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  }
+  auto clamp_seconds = [](double s) { return std::isfinite(s) ? std::clamp(s, 0.0, 1e6) : 10.0; };
+  o.grace_period_seconds = clamp_seconds(o.grace_period_seconds);
+  o.shutdown_grace_seconds = clamp_seconds(o.shutdown_grace_seconds);
+  o.poll_interval_ms = std::clamp(o.poll_interval_ms, 1, 60000);
+  return o;
+}
+
+// Deadlines must not move with the wall clock.
+absl::Duration MonotonicNow() {
+  return absl::FromChrono(std::chrono::steady_clock::now().time_since_epoch());
+}
+
+bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
+
+}  // namespace
+
+absl::Status ValidateLocalRunnerOptions(const LocalRunnerOptions& options) {
+  if (options.gpus.has_value()) {
+    std::set<int> seen;
+    for (int id : *options.gpus) {
+      if (id < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("LocalRunnerOptions.gpus: GPU id ", id, " is negative; ids are >= 0"));
+      }
+      if (!seen.insert(id).second) {
+        return absl::InvalidArgumentError(absl::StrCat("LocalRunnerOptions.gpus: GPU id ", id,
+                                                       " is listed twice; ids must be distinct"));
+      }
+    }
+  }
+  auto check_seconds = [](const char* name, double s) {
+    if (!std::isfinite(s) || s < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("LocalRunnerOptions.", name, " is ", s,
+                                                     "; it must be a finite number >= 0"));
+    }
+    return absl::OkStatus();
+  };
+  if (absl::Status s = check_seconds("grace_period_seconds", options.grace_period_seconds);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = check_seconds("shutdown_grace_seconds", options.shutdown_grace_seconds);
+      !s.ok()) {
+    return s;
+  }
+  if (options.poll_interval_ms < 1 || options.poll_interval_ms > 60000) {
+    return absl::InvalidArgumentError(absl::StrCat("LocalRunnerOptions.poll_interval_ms is ",
+                                                   options.poll_interval_ms,
+                                                   "; it must be within [1, 60000]"));
+  }
+  return absl::OkStatus();
+}
+
+struct LocalRunner::Trial {
+  enum class State { kQueued, kStarting, kRunning, kDone };
+  // Why the runner is stopping the trial, if it is.
+  enum class Stop { kNone, kCancel, kDeadline, kShutdown };
+
+  TrialLaunch launch;
+  std::string working_dir;  // absolute
+  RunStatus status;
+  State state = State::kQueued;
+  pid_t pid = 0;          // > 0 while kRunning: the main process and its process group
+  std::vector<int> gpus;  // allocated GPU ids
+  absl::Duration deadline = absl::InfiniteDuration();  // monotonic
+  Stop stop = Stop::kNone;
+  bool term_sent = false;
+  bool kill_sent = false;
+  absl::Duration kill_at = absl::InfiniteDuration();  // monotonic
+  absl::Duration grace;                               // between term_sent and kill_at
+};
+
+absl::StatusOr<std::unique_ptr<LocalRunner>> LocalRunner::Create(LocalRunnerOptions options) {
+  if (absl::Status s = ValidateLocalRunnerOptions(options); !s.ok()) return s;
+  return std::make_unique<LocalRunner>(std::move(options));
+}
+
+LocalRunner::LocalRunner(LocalRunnerOptions options)
+    : options_(Normalize(std::move(options))), base_env_(CaptureEnvironment()) {
+  if (options_.gpus.has_value()) free_gpus_.insert(options_.gpus->begin(), options_.gpus->end());
+  monitor_ = std::thread([this] { MonitorLoop(); });
+}
+
+LocalRunner::~LocalRunner() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    const absl::Duration now = MonotonicNow();
+    const absl::Duration grace =
+        absl::Seconds(std::min(options_.shutdown_grace_seconds, options_.grace_period_seconds));
+    for (Trial* t : queue_) {
+      t->state = Trial::State::kDone;
+      t->status.phase = RunPhase::kFailed;
+      t->status.reason = "Cancelled";
+      t->status.message = "runner shut down while the trial was waiting for GPUs";
+    }
+    queue_.clear();
+    for (Trial* t : running_) {
+      if (!t->term_sent) {
+        t->stop = Trial::Stop::kShutdown;
+        TerminateLocked(t, now, grace);
+      } else if (now + grace < t->kill_at) {
+        t->kill_at = now + grace;
+        t->grace = grace;
+      }
+    }
+    wake_.SignalAll();
+  }
+  monitor_.join();
+}
+
+absl::Status LocalRunner::Launch(const TrialLaunch& launch) {
+  if (launch.trial_name.empty()) {
+    return absl::InvalidArgumentError("Launch: trial_name is empty; every trial needs a name");
+  }
+  const std::string where = absl::StrCat("Launch of trial '", launch.trial_name, "': ");
+  if (launch.argv.empty() || launch.argv[0].empty()) {
+    return absl::InvalidArgumentError(
+        where + "argv is empty; it must hold the command to run and its arguments");
+  }
+  for (size_t i = 0; i < launch.argv.size(); ++i) {
+    if (HasNul(launch.argv[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "argv[", i, "] holds a NUL character, which a command line cannot"));
+    }
+  }
+  for (const auto& [name, value] : launch.env) {
+    if (name.empty() || name.find('=') != std::string::npos || HasNul(name) || HasNul(value)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "environment variable '", name,
+                       "' is invalid; names must be non-empty without '=' and values without NUL"));
+    }
+  }
+  if (HasNul(launch.working_dir) || HasNul(launch.log_path)) {
+    return absl::InvalidArgumentError(where + "working_dir or log_path holds a NUL character");
+  }
+  if (launch.gpus < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "gpus is ", launch.gpus, "; it must be >= 0"));
+  }
+  if (launch.deadline_seconds.has_value() &&
+      !(std::isfinite(*launch.deadline_seconds) && *launch.deadline_seconds > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, "deadline_seconds is ", *launch.deadline_seconds, "; it must be a positive number"));
+  }
+
+  std::error_code ec;
+  std::filesystem::path cwd = std::filesystem::current_path(ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        where + "cannot read the runner's current directory: " + ec.message());
+  }
+  // An absolute path replaces cwd; "a/b/" becomes "<cwd>/a/b".
+  std::filesystem::path working_dir = (cwd / launch.working_dir).lexically_normal();
+  if (!working_dir.has_filename() && working_dir != working_dir.root_path()) {
+    working_dir = working_dir.parent_path();
+  }
+  std::filesystem::path log_path = launch.log_path.empty()
+                                       ? working_dir / "trial.log"
+                                       : (cwd / launch.log_path).lexically_normal();
+
+  Trial* trial = nullptr;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      return absl::FailedPreconditionError(where + "the runner is shutting down");
+    }
+    if (auto it = trials_.find(launch.trial_name); it != trials_.end()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("trial '", launch.trial_name, "' already exists in this runner (",
+                       RunPhaseName(it->second->status.phase), "); trial names must be unique"));
+    }
+    auto owned = std::make_unique<Trial>();
+    trial = owned.get();
+    trial->launch = launch;
+    trial->working_dir = working_dir.string();
+    trial->status.trial_name = launch.trial_name;
+    trial->status.log_path = log_path.string();
+    trials_.emplace(launch.trial_name, std::move(owned));
+
+    if (options_.gpus.has_value()) {
+      const size_t total = options_.gpus->size();
+      const size_t wanted = static_cast<size_t>(launch.gpus);
+      if (wanted > total) {
+        trial->state = Trial::State::kDone;
+        trial->status.phase = RunPhase::kFailed;
+        trial->status.reason = "Unschedulable";
+        trial->status.message =
+            absl::StrCat("trial asks for ", wanted, " GPU(s) but this runner manages ", total,
+                         " (ids [", absl::StrJoin(*options_.gpus, ","), "])");
+        return absl::OkStatus();
+      }
+      if (wanted > 0 && (!queue_.empty() || free_gpus_.size() < wanted)) {
+        trial->state = Trial::State::kQueued;
+        trial->status.phase = RunPhase::kPending;
+        trial->status.reason = "WaitingForGPU";
+        trial->status.message =
+            absl::StrCat("waiting for ", wanted, " of the ", total, " GPU(s) this runner manages");
+        queue_.push_back(trial);
+        return absl::OkStatus();
+      }
+      AllocateGpusLocked(trial);
+    }
+    trial->state = Trial::State::kStarting;
+    trial->status.phase = RunPhase::kPending;
+    trial->status.reason = "Starting";
+    trial->status.message = "starting the process";
+    ++live_;
+  }
+  Start(trial);
+  return absl::OkStatus();
+}
+
+void LocalRunner::Start(Trial* trial) {
+  SpawnPlan plan;
+  {
+    absl::MutexLock lock(&mu_);
+    const TrialLaunch& launch = trial->launch;
+    std::map<std::string, std::string> env = base_env_;
+    for (const auto& [name, value] : launch.env) env[name] = value;
+    if (options_.gpus.has_value()) env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(trial->gpus, ",");
+    for (const auto& [name, value] : env) plan.env.push_back(absl::StrCat(name, "=", value));
+    plan.argv = launch.argv;
+    const std::string& command = launch.argv[0];
+    if (command.find('/') != std::string::npos) {
+      plan.candidates.push_back(command);
+    } else {
+      auto path = env.find("PATH");
+      for (absl::string_view dir :
+           absl::StrSplit(path != env.end() ? path->second : kDefaultPath, ':')) {
+        // An empty entry means the current (working) directory.
+        plan.candidates.push_back(dir.empty() ? command : absl::StrCat(dir, "/", command));
+      }
+    }
+    plan.working_dir = trial->working_dir;
+    plan.log_path = trial->status.log_path;
+  }
+
+  absl::StatusOr<pid_t> pid = Spawn(plan);
+
+  absl::MutexLock lock(&mu_);
+  if (!pid.ok()) {
+    trial->state = Trial::State::kDone;
+    trial->status.phase = RunPhase::kFailed;
+    trial->status.reason = "LaunchFailed";
+    trial->status.message = std::string(pid.status().message());
+    ReleaseGpusLocked(trial);
+    --live_;
+  } else {
+    const absl::Duration now = MonotonicNow();
+    trial->state = Trial::State::kRunning;
+    trial->pid = *pid;
+    running_.insert(trial);
+    trial->status.phase = RunPhase::kRunning;
+    trial->status.reason = "Running";
+    trial->status.message = absl::StrCat("pid ", *pid);
+    if (trial->launch.deadline_seconds.has_value()) {
+      trial->deadline = now + absl::Seconds(*trial->launch.deadline_seconds);
+    }
+    // Cancel() or the destructor came while the process was starting.
+    if (stopping_ && trial->stop == Trial::Stop::kNone) trial->stop = Trial::Stop::kShutdown;
+    if (trial->stop != Trial::Stop::kNone) {
+      TerminateLocked(trial, now,
+                      absl::Seconds(stopping_ ? std::min(options_.shutdown_grace_seconds,
+                                                         options_.grace_period_seconds)
+                                              : options_.grace_period_seconds));
+    }
+  }
+  wake_.Signal();
+}
+
+absl::StatusOr<RunStatus> LocalRunner::Poll(const std::string& trial_name) {
+  absl::MutexLock lock(&mu_);
+  auto it = trials_.find(trial_name);
+  if (it == trials_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("trial '", trial_name, "' is not known to this runner"));
+  }
+  return it->second->status;
+}
+
+absl::Status LocalRunner::Cancel(const std::string& trial_name) {
+  absl::MutexLock lock(&mu_);
+  auto it = trials_.find(trial_name);
+  if (it == trials_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("cannot cancel trial '", trial_name, "': it is not known to this runner"));
+  }
+  Trial* t = it->second.get();
+  switch (t->state) {
+    case Trial::State::kDone:
+      break;
+    case Trial::State::kQueued:
+      queue_.erase(std::find(queue_.begin(), queue_.end(), t));
+      t->state = Trial::State::kDone;
+      t->status.phase = RunPhase::kFailed;
+      t->status.reason = "Cancelled";
+      t->status.message = "cancelled while waiting for GPUs";
+      wake_.Signal();  // the trials behind it may fit now
+      break;
+    case Trial::State::kStarting:
+      // Start() sends SIGTERM as soon as the process exists.
+      if (t->stop == Trial::Stop::kNone) t->stop = Trial::Stop::kCancel;
+      break;
+    case Trial::State::kRunning:
+      if (t->stop == Trial::Stop::kNone) {
+        t->stop = Trial::Stop::kCancel;
+        TerminateLocked(t, MonotonicNow(), absl::Seconds(options_.grace_period_seconds));
+        wake_.Signal();
+      }
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<RunStatus>> LocalRunner::Adopt(const std::string& study_name) {
+  absl::MutexLock lock(&mu_);
+  std::vector<RunStatus> out;
+  for (const auto& [name, t] : trials_) {
+    if (t->launch.study_name == study_name) out.push_back(t->status);
+  }
+  return out;
+}
+
+void LocalRunner::AllocateGpusLocked(Trial* trial) {
+  for (int i = 0; i < trial->launch.gpus; ++i) {
+    trial->gpus.push_back(*free_gpus_.begin());
+    free_gpus_.erase(free_gpus_.begin());
+  }
+}
+
+void LocalRunner::ReleaseGpusLocked(Trial* trial) {
+  free_gpus_.insert(trial->gpus.begin(), trial->gpus.end());
+  trial->gpus.clear();
+}
+
+std::vector<LocalRunner::Trial*> LocalRunner::TakeStartableLocked() {
+  std::vector<Trial*> ready;
+  while (!queue_.empty() && free_gpus_.size() >= static_cast<size_t>(queue_.front()->launch.gpus)) {
+    Trial* t = queue_.front();
+    queue_.pop_front();
+    AllocateGpusLocked(t);
+    t->state = Trial::State::kStarting;
+    t->status.reason = "Starting";
+    t->status.message = "starting the process";
+    ++live_;
+    ready.push_back(t);
+  }
+  return ready;
+}
+
+void LocalRunner::TerminateLocked(Trial* trial, absl::Duration now, absl::Duration grace) {
+  if (trial->term_sent) return;
+  kill(-trial->pid, SIGTERM);
+  trial->term_sent = true;
+  trial->grace = grace;
+  trial->kill_at = now + grace;
+  trial->status.reason = "Terminating";
+  trial->status.message =
+      absl::StrCat(trial->stop == Trial::Stop::kDeadline ? "deadline exceeded" : "stop requested",
+                   "; SIGTERM sent to process group ", trial->pid, ", SIGKILL after ",
+                   absl::FormatDuration(grace));
+}
+
+void LocalRunner::ReapAndEnforceLocked(absl::Duration now) {
+  // FinishExitedLocked() erases from running_: iterate over a copy.
+  const std::vector<Trial*> running(running_.begin(), running_.end());
+  for (Trial* t : running) {
+    // WNOWAIT leaves the zombie in place: its pid (the group id) cannot be reused until the
+    // orphans of its group have been killed below.
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    int r = waitid(P_PID, static_cast<id_t>(t->pid), &info, WEXITED | WNOHANG | WNOWAIT);
+    if (r != 0 && errno == EINTR) continue;  // next pass
+    if (r == 0 && info.si_pid == 0) {        // still running
+      if (t->stop == Trial::Stop::kNone && now >= t->deadline) {
+        t->stop = Trial::Stop::kDeadline;
+        TerminateLocked(t, now, absl::Seconds(options_.grace_period_seconds));
+      }
+      if (t->term_sent && !t->kill_sent && now >= t->kill_at) {
+        kill(-t->pid, SIGKILL);
+        t->kill_sent = true;
+      }
+      continue;
+    }
+    if (r != 0) {  // ECHILD: someone else reaped it; the pid may already be reused, kill nothing
+      FinishExitedLocked(t, std::nullopt);
+      continue;
+    }
+    kill(-t->pid, SIGKILL);
+    int wait_status = 0;
+    pid_t w;
+    do {
+      w = waitpid(t->pid, &wait_status, 0);
+    } while (w < 0 && errno == EINTR);
+    FinishExitedLocked(t, w == t->pid ? std::optional<int>(wait_status) : std::nullopt);
+  }
+}
+
+void LocalRunner::FinishExitedLocked(Trial* t, std::optional<int> wait_status) {
+  t->state = Trial::State::kDone;
+  t->pid = 0;
+  running_.erase(t);
+  ReleaseGpusLocked(t);
+  --live_;
+  RunStatus& st = t->status;
+  st.phase = RunPhase::kFailed;
+  st.exit_code.reset();
+  if (!wait_status.has_value()) {
+    st.reason = "Lost";
+    st.message =
+        "the exit status was collected by someone else (is SIGCHLD ignored in this process?)";
+    return;
+  }
+  const int ws = *wait_status;
+  if (WIFEXITED(ws)) st.exit_code = WEXITSTATUS(ws);
+  switch (t->stop) {
+    case Trial::Stop::kDeadline:
+      st.reason = "DeadlineExceeded";
+      st.message = absl::StrCat("exceeded activeDeadlineSeconds=", *t->launch.deadline_seconds);
+      return;
+    case Trial::Stop::kCancel:
+    case Trial::Stop::kShutdown: {
+      st.reason = "Cancelled";
+      std::string how = t->kill_sent && WIFSIGNALED(ws) && WTERMSIG(ws) == SIGKILL
+                            ? absl::StrCat("killed by SIGKILL after the ",
+                                           absl::FormatDuration(t->grace), " grace period")
+                            : DescribeWaitStatus(ws);
+      st.message =
+          absl::StrCat(t->stop == Trial::Stop::kCancel ? "cancelled; " : "runner shut down; ", how);
+      return;
+    }
+    case Trial::Stop::kNone:
+      break;
+  }
+  if (WIFEXITED(ws) && WEXITSTATUS(ws) == 0) {
+    st.phase = RunPhase::kSucceeded;
+    st.reason = "Completed";
+  } else if (WIFSIGNALED(ws)) {
+    st.reason = "Signal";
+  } else {
+    st.reason = "Error";
+  }
+  st.message = DescribeWaitStatus(ws);
+}
+
+void LocalRunner::MonitorLoop() {
+  mu_.Lock();
+  while (true) {
+    ReapAndEnforceLocked(MonotonicNow());
+    if (!stopping_) {
+      std::vector<Trial*> ready = TakeStartableLocked();
+      if (!ready.empty()) {
+        mu_.Unlock();
+        for (Trial* t : ready) Start(t);
+        mu_.Lock();
+        continue;
+      }
+    }
+    if (stopping_ && live_ == 0) break;
+    if (live_ == 0) {
+      wake_.Wait(&mu_);  // nothing to watch until a Launch, a Cancel or the destructor
+    } else {
+      wake_.WaitWithTimeout(&mu_, absl::Milliseconds(options_.poll_interval_ms));
+    }
+  }
+  mu_.Unlock();
+}
+
+}  // namespace hpt::runner
