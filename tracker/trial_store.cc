@@ -1,5 +1,7 @@
 #include "tracker/trial_store.h"
 
+#include "tracker/sqlite_store.h"
+
 namespace hpt::tracker {
 
 const char* TrialStateName(TrialState s) {
@@ -23,9 +25,9 @@ const char* TrialStateName(TrialState s) {
 }
 
 absl::StatusOr<TrialState> ParseTrialState(const std::string& name) {
-  for (TrialState s : {TrialState::kPending, TrialState::kRunning, TrialState::kSucceeded,
-                       TrialState::kFailed, TrialState::kKilled, TrialState::kEarlyStopped,
-                       TrialState::kMetricsUnavailable}) {
+  for (TrialState s :
+       {TrialState::kPending, TrialState::kRunning, TrialState::kSucceeded, TrialState::kFailed,
+        TrialState::kKilled, TrialState::kEarlyStopped, TrialState::kMetricsUnavailable}) {
     if (name == TrialStateName(s)) return s;
   }
   return absl::InvalidArgumentError("unknown trial state \"" + name + "\"");
@@ -45,6 +47,21 @@ const char* StudyStateName(StudyState s) {
       return "FAILED";
   }
   return "UNKNOWN";
+}
+
+absl::StatusOr<StudyState> ParseStudyState(const std::string& name) {
+  for (StudyState s :
+       {StudyState::kCreated, StudyState::kRunning, StudyState::kSucceeded, StudyState::kFailed}) {
+    if (name == StudyStateName(s)) return s;
+  }
+  return absl::InvalidArgumentError("unknown study state \"" + name + "\"");
+}
+
+absl::StatusOr<std::unique_ptr<TrialStore>> TrialStore::Open(const StoreOptions& options,
+                                                             const std::string& path) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(options, path);
+  if (!store.ok()) return store.status();
+  return std::unique_ptr<TrialStore>(*std::move(store));
 }
 
 }  // namespace hpt::tracker

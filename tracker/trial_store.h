@@ -14,6 +14,7 @@
 #ifndef HPT_TRACKER_TRIAL_STORE_H_
 #define HPT_TRACKER_TRIAL_STORE_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -29,11 +30,11 @@ namespace hpt::tracker {
 
 // Katib's trial conditions (v1beta1), plus kPending/kRunning.
 enum class TrialState {
-  kPending,             // created, not yet started by a runner
+  kPending,  // created, not yet started by a runner
   kRunning,
   kSucceeded,
   kFailed,
-  kKilled,              // cancelled (study stopped, deadline, user)
+  kKilled,  // cancelled (study stopped, deadline, user)
   kEarlyStopped,
   kMetricsUnavailable,  // succeeded without reporting the objective
 };
@@ -45,6 +46,11 @@ bool IsTerminal(TrialState s);
 enum class StudyState { kCreated, kRunning, kSucceeded, kFailed };
 // "CREATED", "RUNNING", "SUCCEEDED", "FAILED".
 const char* StudyStateName(StudyState s);
+// Inverse of StudyStateName; InvalidArgument for anything else.
+absl::StatusOr<StudyState> ParseStudyState(const std::string& name);
+
+// Longest metric name AppendMetrics accepts, in bytes.
+inline constexpr size_t kMaxMetricNameBytes = 256;
 
 struct StoreOptions {
   // SQLite `synchronous`: "NORMAL" (durable against process crashes; the default, as WAL
@@ -53,16 +59,17 @@ struct StoreOptions {
   // Most metric points the writer thread puts in one transaction. Larger batches raise intake at
   // the cost of latency for the callers waiting on that commit.
   int max_batch_points = 10000;
-  // SQLite busy timeout when another process holds the write lock.
+  // SQLite busy timeout when another process holds the write lock; past it, writes fail with
+  // Unavailable.
   int busy_timeout_ms = 5000;
 };
 
 struct NewStudy {
-  std::string name;              // unique in the file
-  std::string project;           // from annotations (may be empty)
-  std::string experiment;        // from annotations (may be empty)
-  std::string spec_yaml;         // the study file's exact text
-  std::string spec_path;         // where it was read from (informational)
+  std::string name;        // unique in the file
+  std::string project;     // from annotations (may be empty)
+  std::string experiment;  // from annotations (may be empty)
+  std::string spec_yaml;   // the study file's exact text
+  std::string spec_path;   // where it was read from (informational)
   std::string algorithm;
   std::string objective_metric;
   bool maximize = false;
@@ -77,17 +84,17 @@ struct StudyRecord {
   uint64_t seed = 0;
   std::map<std::string, std::string> annotations;
   StudyState state = StudyState::kCreated;
-  std::string reason, message;   // e.g. "ExperimentGoalReached"
+  std::string reason, message;              // e.g. "ExperimentGoalReached"
   int64_t created_ms = 0, finished_ms = 0;  // unix ms; 0 = not yet
 };
 
 struct NewTrial {
   int64_t study_id = 0;
-  std::string name;              // unique in the file, e.g. "quickstart-00001"
+  std::string name;  // unique in the file, e.g. "quickstart-00001"
   std::vector<std::pair<std::string, std::string>> params;  // name, value (strings)
   uint64_t seed = 0;
-  std::string manifest;          // rendered trial manifest (JSON/YAML text)
-  std::string token_hash;        // hex SHA-256 of the trial's token; empty: no token
+  std::string manifest;    // rendered trial manifest (JSON/YAML text)
+  std::string token_hash;  // hex SHA-256 of the trial's token; empty: no token
 };
 
 struct TrialRecord {
@@ -107,9 +114,9 @@ struct TrialRecord {
 
 struct MetricPoint {
   std::string name;
-  std::optional<int64_t> step;   // absent: next step for (trial, name): 0, 1, 2, ...
+  std::optional<int64_t> step;  // absent: next step for (trial, name): 0, 1, 2, ...
   double value = 0;
-  int64_t time_ms = 0;           // 0: now
+  int64_t time_ms = 0;  // 0: now
 };
 
 // A stored point (step always set).
@@ -125,19 +132,19 @@ struct MetricSummary {
   std::string name;
   double min = 0, max = 0, latest = 0;
   int64_t count = 0;
-  int64_t last_step = 0;
+  int64_t last_step = 0;  // step of `latest`
 };
 
 struct AppendResult {
-  int64_t stored = 0;       // points written
-  bool duplicate = false;   // `seq` had been seen for this trial: nothing written
+  int64_t stored = 0;      // points written
+  bool duplicate = false;  // `seq` had been seen for this trial: nothing written
 };
 
 struct Event {
   int64_t id = 0;
   int64_t study_id = 0;
-  int64_t trial_id = 0;     // 0: study-level
-  std::string kind;         // e.g. "TrialFailed"
+  int64_t trial_id = 0;  // 0: study-level
+  std::string kind;      // e.g. "TrialFailed"
   std::string message;
   int64_t time_ms = 0;
 };
@@ -150,30 +157,41 @@ class TrialStore {
   virtual ~TrialStore() = default;  // stops the writer thread after draining queued batches
 
   // Opens (creating if needed) the SQLite file at `path`, enables WAL, runs pending numbered
-  // migrations. InvalidArgument for bad options; Unavailable when the file cannot be opened or
-  // is locked; DataLoss when it is not an hpt database or from a newer hpt.
+  // migrations. InvalidArgument for bad options (synchronous other than NORMAL/FULL,
+  // max_batch_points < 1, busy_timeout_ms < 0, an empty path or ":memory:"); Unavailable when the
+  // file cannot be opened or is locked; DataLoss when it is not an hpt database (not SQLite, or
+  // another application's SQLite file) or from a newer hpt. A foreign file is left untouched.
   static absl::StatusOr<std::unique_ptr<TrialStore>> Open(const StoreOptions& options,
                                                           const std::string& path);
 
-  // AlreadyExists when a study with that name exists.
+  // Returns the stored record (state kCreated). InvalidArgument for an empty name; AlreadyExists
+  // when a study with that name exists.
   virtual absl::StatusOr<StudyRecord> CreateStudy(const NewStudy& study) = 0;
   // NotFound when absent.
   virtual absl::StatusOr<StudyRecord> GetStudy(int64_t study_id) = 0;
   virtual absl::StatusOr<StudyRecord> FindStudy(const std::string& name) = 0;
   // All studies, oldest first.
   virtual absl::StatusOr<std::vector<StudyRecord>> ListStudies() = 0;
-  // Sets state/reason/message; a terminal state (Succeeded/Failed) also sets finished_ms.
+  // Sets state/reason/message; a terminal state (Succeeded/Failed) also sets finished_ms (kept
+  // when already set), a non-terminal one clears it (a resumed study). NotFound when absent.
   virtual absl::Status SetStudyState(int64_t study_id, StudyState state, const std::string& reason,
                                      const std::string& message) = 0;
 
-  // AlreadyExists for a duplicate name; NotFound for an unknown study.
+  // Returns the stored record (state kPending, attempt 0). InvalidArgument for an empty trial or
+  // parameter name or a parameter assigned twice; AlreadyExists for a duplicate name; NotFound for
+  // an unknown study.
   virtual absl::StatusOr<TrialRecord> CreateTrial(const NewTrial& trial) = 0;
+  // NotFound when absent.
   virtual absl::StatusOr<TrialRecord> GetTrial(int64_t trial_id) = 0;
   virtual absl::StatusOr<TrialRecord> FindTrial(const std::string& name) = 0;
-  // Trials of a study in creation order.
+  // Trials of a study in creation order. NotFound for an unknown study.
   virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t study_id) = 0;
   // Moves a trial to `state` (Running sets started_ms; terminal states set finished_ms and
   // `objective` when given). FailedPrecondition when the trial is already terminal.
+  // Details: Pending -> Running, Running -> Pending (a requeue), Pending/Running -> terminal and
+  // Running -> Running (new reason/message) are allowed. Each move into Running from another
+  // state increments `attempt`; started_ms is the first start. InvalidArgument for an objective
+  // with a non-terminal state or a non-finite objective; NotFound for an unknown trial.
   virtual absl::Status SetTrialState(int64_t trial_id, TrialState state, const std::string& reason,
                                      const std::string& message,
                                      std::optional<double> objective = std::nullopt) = 0;
@@ -181,22 +199,35 @@ class TrialStore {
   // Appends points to a trial; returns after they are committed. `seq` > 0 makes the call
   // idempotent per trial (a replay returns {0, duplicate=true}); seq 0 disables dedup.
   // NotFound: unknown trial. InvalidArgument: non-finite value or empty name.
+  // Also InvalidArgument: a name longer than kMaxMetricNameBytes, a negative step or time_ms.
+  // Any error means nothing of the call was stored. Seqs are remembered until DeleteMetrics
+  // (also across reopening the file); a call with seq 0 and no points stores nothing. The trial's
+  // state is not checked (callers refuse reports for finished trials). Unavailable when the
+  // store is closing or the file is locked past the busy timeout.
   virtual absl::StatusOr<AppendResult> AppendMetrics(int64_t trial_id, uint64_t seq,
                                                      const std::vector<MetricPoint>& points) = 0;
-  // Points of one metric (all metrics when `name` is empty) in insertion order.
+  // Points of one metric (all metrics when `name` is empty) in insertion order; empty for a
+  // metric never reported. NotFound: unknown trial.
   virtual absl::StatusOr<std::vector<StoredPoint>> MetricHistory(int64_t trial_id,
                                                                  const std::string& name) = 0;
-  // {min, max, latest, count} per metric of a trial, by metric name.
+  // {min, max, latest, count} per metric of a trial, by metric name. `latest` is the value of the
+  // last point stored. NotFound: unknown trial.
   virtual absl::StatusOr<std::vector<MetricSummary>> Summaries(int64_t trial_id) = 0;
-  // Deletes every metric point of a trial (Katib's DeleteObservationLog).
+  // Deletes every metric point of a trial (Katib's DeleteObservationLog), and forgets its report
+  // seqs, so a rerun may start its seqs and auto steps from the beginning. NotFound: unknown
+  // trial.
   virtual absl::Status DeleteMetrics(int64_t trial_id) = 0;
 
   // Trials of a study that have an objective, best first (by the study's direction), at most
-  // `limit` (0 = all).
+  // `limit` (0 = all). Equal objectives keep creation order. NotFound: unknown study;
+  // InvalidArgument: negative limit.
   virtual absl::StatusOr<std::vector<TrialRecord>> Leaderboard(int64_t study_id, int limit) = 0;
 
+  // Records an event stamped now; `trial_id` 0 for a study-level event. InvalidArgument for an
+  // empty kind or a trial of another study; NotFound for an unknown study or trial.
   virtual absl::Status AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
                                 const std::string& message) = 0;
+  // Events of a study, oldest first. NotFound for an unknown study.
   virtual absl::StatusOr<std::vector<Event>> ListEvents(int64_t study_id) = 0;
 };
 

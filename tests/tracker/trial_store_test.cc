@@ -1,0 +1,979 @@
+// Tests of the SQLite TrialStore against real files in a per-test temporary directory.
+#include "tracker/trial_store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hpt::tracker {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+#define HPT_CONCAT_INNER(a, b) a##b
+#define HPT_CONCAT(a, b) HPT_CONCAT_INNER(a, b)
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(HPT_CONCAT(status_or_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  ASSERT_TRUE(tmp.ok()) << tmp.status();          \
+  lhs = *std::move(tmp)
+#define ASSERT_OK(expr)                   \
+  do {                                    \
+    const absl::Status status_ = (expr);  \
+    ASSERT_TRUE(status_.ok()) << status_; \
+  } while (0)
+
+constexpr uint64_t kTopBitSeed = 0x8000000000000001ULL;
+
+std::string Msg(const absl::Status& s) { return std::string(s.message()); }
+
+// Raw SQLite access, to inspect and tamper with files behind the store's back.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    EXPECT_EQ(
+        sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+        SQLITE_OK);
+  }
+  ~RawDb() { sqlite3_close_v2(db_); }
+  int Exec(const std::string& sql) {
+    return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+  }
+  // The first column of the first row as text ("" when there is none).
+  std::string Query(const std::string& sql) {
+    sqlite3_stmt* st = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+class TrialStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = ::testing::TempDir() + "hpt_tracker_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << "mkdtemp " << tmpl;
+    dir_ = tmpl;
+    path_ = dir_ + "/hpt.db";
+  }
+  void TearDown() override {
+    store_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  absl::StatusOr<std::unique_ptr<TrialStore>> OpenAt(const std::string& path,
+                                                     const StoreOptions& options = {}) {
+    return TrialStore::Open(options, path);
+  }
+  // (Re)opens the store at path_ into store_.
+  void Reopen(const StoreOptions& options = {}) {
+    store_.reset();
+    absl::StatusOr<std::unique_ptr<TrialStore>> s = TrialStore::Open(options, path_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    store_ = *std::move(s);
+  }
+
+  NewStudy StudyNamed(const std::string& name, bool maximize = false) {
+    NewStudy s;
+    s.name = name;
+    s.objective_metric = "loss";
+    s.algorithm = "random";
+    s.maximize = maximize;
+    return s;
+  }
+  // Creates a study and returns its id (0 after a failed assertion).
+  int64_t MakeStudy(const std::string& name, bool maximize = false) {
+    absl::StatusOr<StudyRecord> s = store_->CreateStudy(StudyNamed(name, maximize));
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? s->id : 0;
+  }
+  int64_t MakeTrial(int64_t study_id, const std::string& name) {
+    absl::StatusOr<TrialRecord> t = store_->CreateTrial(
+        {.study_id = study_id, .name = name, .params = {{"lr", "0.1"}}, .seed = 7});
+    EXPECT_TRUE(t.ok()) << t.status();
+    return t.ok() ? t->id : 0;
+  }
+  std::vector<StoredPoint> History(int64_t trial_id, const std::string& name = "") {
+    absl::StatusOr<std::vector<StoredPoint>> h = store_->MetricHistory(trial_id, name);
+    EXPECT_TRUE(h.ok()) << h.status();
+    return h.ok() ? *h : std::vector<StoredPoint>{};
+  }
+  // (name, step, value) of each stored point, in order.
+  std::vector<std::tuple<std::string, int64_t, double>> Triples(int64_t trial_id,
+                                                                const std::string& name = "") {
+    std::vector<std::tuple<std::string, int64_t, double>> out;
+    for (const StoredPoint& p : History(trial_id, name)) out.emplace_back(p.name, p.step, p.value);
+    return out;
+  }
+
+  void RunConcurrentAppends(int max_batch_points, int threads, int calls);
+
+  std::string dir_, path_;
+  std::unique_ptr<TrialStore> store_;
+};
+
+// ---- studies ----
+
+TEST_F(TrialStoreTest, StudyRoundTripsEveryField) {
+  Reopen();
+  NewStudy in;
+  in.name = "quickstart";
+  in.project = "vision";
+  in.experiment = "resnet-sweep";
+  in.spec_yaml = "apiVersion: kubeflow.org/v1beta1\nkind: Experiment\n# ünïcode\n";
+  in.spec_path = "/specs/quickstart.yaml";
+  in.algorithm = "bayesianoptimization";
+  in.objective_metric = "accuracy";
+  in.maximize = true;
+  in.seed = kTopBitSeed;
+  in.annotations = {{"hpt.dev/project", "vision"}, {"owner", "ana"}, {"empty", ""}};
+  ASSERT_OK_AND_ASSIGN(StudyRecord created, store_->CreateStudy(in));
+  EXPECT_GT(created.id, 0);
+  EXPECT_GT(created.created_ms, 0);
+  EXPECT_EQ(created.finished_ms, 0);
+  EXPECT_EQ(created.state, StudyState::kCreated);
+
+  auto check = [&](const StudyRecord& r) {
+    EXPECT_EQ(r.id, created.id);
+    EXPECT_EQ(r.name, in.name);
+    EXPECT_EQ(r.project, in.project);
+    EXPECT_EQ(r.experiment, in.experiment);
+    EXPECT_EQ(r.spec_yaml, in.spec_yaml);
+    EXPECT_EQ(r.spec_path, in.spec_path);
+    EXPECT_EQ(r.algorithm, in.algorithm);
+    EXPECT_EQ(r.objective_metric, in.objective_metric);
+    EXPECT_TRUE(r.maximize);
+    EXPECT_EQ(r.seed, kTopBitSeed);
+    EXPECT_EQ(r.annotations, in.annotations);
+    EXPECT_EQ(r.state, StudyState::kCreated);
+    EXPECT_EQ(r.reason, "");
+    EXPECT_EQ(r.message, "");
+    EXPECT_EQ(r.created_ms, created.created_ms);
+    EXPECT_EQ(r.finished_ms, 0);
+  };
+  ASSERT_OK_AND_ASSIGN(StudyRecord got, store_->GetStudy(created.id));
+  check(got);
+  ASSERT_OK_AND_ASSIGN(StudyRecord found, store_->FindStudy("quickstart"));
+  check(found);
+  ASSERT_OK_AND_ASSIGN(std::vector<StudyRecord> all, store_->ListStudies());
+  ASSERT_THAT(all, SizeIs(1));
+  check(all[0]);
+  // The raw column holds the same bit pattern.
+  store_.reset();
+  EXPECT_EQ(RawDb(path_).Query("SELECT seed FROM studies"),
+            std::to_string(static_cast<int64_t>(kTopBitSeed)));
+}
+
+TEST_F(TrialStoreTest, StudyErrors) {
+  Reopen();
+  const int64_t id = MakeStudy("a");
+  absl::StatusOr<StudyRecord> dup = store_->CreateStudy(StudyNamed("a"));
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(Msg(dup.status()), HasSubstr("\"a\""));
+  EXPECT_EQ(store_->CreateStudy(StudyNamed("")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetStudy(id + 100).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindStudy("b").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetStudyState(id + 100, StudyState::kRunning, "", "").code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(std::vector<StudyRecord> all, store_->ListStudies());
+  EXPECT_THAT(all, SizeIs(1));
+}
+
+TEST_F(TrialStoreTest, ListStudiesOldestFirstWithOwnAnnotations) {
+  Reopen();
+  for (const char* name : {"zeta", "alpha", "mid"}) {
+    NewStudy s = StudyNamed(name);
+    s.annotations = {{"name", name}};
+    ASSERT_TRUE(store_->CreateStudy(s).ok());
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<StudyRecord> all, store_->ListStudies());
+  ASSERT_THAT(all, SizeIs(3));
+  EXPECT_EQ(all[0].name, "zeta");
+  EXPECT_EQ(all[1].name, "alpha");
+  EXPECT_EQ(all[2].name, "mid");
+  for (const StudyRecord& s : all) {
+    EXPECT_EQ(s.annotations, (std::map<std::string, std::string>{{"name", s.name}}));
+  }
+  EXPECT_LT(all[0].id, all[1].id);
+  EXPECT_LT(all[1].id, all[2].id);
+}
+
+TEST_F(TrialStoreTest, SetStudyState) {
+  Reopen();
+  const int64_t id = MakeStudy("s");
+  ASSERT_OK(store_->SetStudyState(id, StudyState::kRunning, "Started", "two trials"));
+  ASSERT_OK_AND_ASSIGN(StudyRecord running, store_->GetStudy(id));
+  EXPECT_EQ(running.state, StudyState::kRunning);
+  EXPECT_EQ(running.reason, "Started");
+  EXPECT_EQ(running.message, "two trials");
+  EXPECT_EQ(running.finished_ms, 0);
+
+  ASSERT_OK(store_->SetStudyState(id, StudyState::kSucceeded, "ExperimentGoalReached", "done"));
+  ASSERT_OK_AND_ASSIGN(StudyRecord done, store_->GetStudy(id));
+  EXPECT_EQ(done.state, StudyState::kSucceeded);
+  EXPECT_EQ(done.reason, "ExperimentGoalReached");
+  EXPECT_GE(done.finished_ms, done.created_ms);
+
+  // A resumed study is unfinished again.
+  ASSERT_OK(store_->SetStudyState(id, StudyState::kRunning, "Resumed", ""));
+  ASSERT_OK_AND_ASSIGN(StudyRecord resumed, store_->GetStudy(id));
+  EXPECT_EQ(resumed.finished_ms, 0);
+}
+
+TEST_F(TrialStoreTest, StudyStateNames) {
+  for (StudyState s :
+       {StudyState::kCreated, StudyState::kRunning, StudyState::kSucceeded, StudyState::kFailed}) {
+    ASSERT_OK_AND_ASSIGN(StudyState parsed, ParseStudyState(StudyStateName(s)));
+    EXPECT_EQ(parsed, s);
+  }
+  EXPECT_EQ(ParseStudyState("created").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// ---- trials ----
+
+TEST_F(TrialStoreTest, TrialRoundTripsEveryField) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  NewTrial in{.study_id = study,
+              .name = "s-00001",
+              .params = {{"lr", "0.01"}, {"batch", "64"}, {"alpha", "relu"}},
+              .seed = ~0ULL,
+              .manifest = "{\"kind\": \"Job\"}",
+              .token_hash = std::string(64, 'a')};
+  ASSERT_OK_AND_ASSIGN(TrialRecord created, store_->CreateTrial(in));
+  auto check = [&](const TrialRecord& r) {
+    EXPECT_EQ(r.id, created.id);
+    EXPECT_EQ(r.study_id, study);
+    EXPECT_EQ(r.name, "s-00001");
+    EXPECT_EQ(r.state, TrialState::kPending);
+    EXPECT_EQ(r.reason, "");
+    EXPECT_EQ(r.message, "");
+    EXPECT_EQ(r.objective, std::nullopt);
+    EXPECT_EQ(r.params, in.params);  // order kept, not sorted
+    EXPECT_EQ(r.seed, ~0ULL);
+    EXPECT_EQ(r.manifest, in.manifest);
+    EXPECT_EQ(r.token_hash, in.token_hash);
+    EXPECT_EQ(r.attempt, 0);
+    EXPECT_EQ(r.created_ms, created.created_ms);
+    EXPECT_EQ(r.started_ms, 0);
+    EXPECT_EQ(r.finished_ms, 0);
+  };
+  check(created);
+  ASSERT_OK_AND_ASSIGN(TrialRecord got, store_->GetTrial(created.id));
+  check(got);
+  ASSERT_OK_AND_ASSIGN(TrialRecord found, store_->FindTrial("s-00001"));
+  check(found);
+  ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> listed, store_->ListTrials(study));
+  ASSERT_THAT(listed, SizeIs(1));
+  check(listed[0]);
+}
+
+TEST_F(TrialStoreTest, ListTrialsInCreationOrderWithOwnParams) {
+  Reopen();
+  const int64_t a = MakeStudy("a");
+  const int64_t b = MakeStudy("b");
+  // More than the per-trial params threshold, so the study-wide query is used too.
+  for (int i = 0; i < 40; ++i) {
+    std::vector<std::pair<std::string, std::string>> params;
+    for (int k = 0; k <= i % 3; ++k) {
+      params.emplace_back("p" + std::to_string(2 - k), std::to_string(i * 10 + k));
+    }
+    ASSERT_TRUE(store_
+                    ->CreateTrial({.study_id = (i % 4 == 3) ? b : a,
+                                   .name = "t" + std::to_string(39 - i),
+                                   .params = params})
+                    .ok());
+  }
+  ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> in_a, store_->ListTrials(a));
+  ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> in_b, store_->ListTrials(b));
+  EXPECT_THAT(in_a, SizeIs(30));
+  EXPECT_THAT(in_b, SizeIs(10));
+  for (const auto* list : {&in_a, &in_b}) {
+    for (size_t j = 0; j < list->size(); ++j) {
+      const TrialRecord& t = (*list)[j];
+      if (j > 0) {
+        EXPECT_LT((*list)[j - 1].id, t.id);
+      }
+      const int i = 39 - std::stoi(t.name.substr(1));
+      std::vector<std::pair<std::string, std::string>> want;
+      for (int k = 0; k <= i % 3; ++k) {
+        want.emplace_back("p" + std::to_string(2 - k), std::to_string(i * 10 + k));
+      }
+      EXPECT_EQ(t.params, want) << t.name;
+    }
+  }
+  // A few trials take the per-trial path.
+  const int64_t c = MakeStudy("c");
+  MakeTrial(c, "c1");
+  ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> in_c, store_->ListTrials(c));
+  ASSERT_THAT(in_c, SizeIs(1));
+  EXPECT_EQ(in_c[0].params, (std::vector<std::pair<std::string, std::string>>{{"lr", "0.1"}}));
+}
+
+TEST_F(TrialStoreTest, TrialErrors) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  MakeTrial(study, "t1");
+  absl::StatusOr<TrialRecord> dup = store_->CreateTrial({.study_id = study, .name = "t1"});
+  EXPECT_EQ(dup.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(Msg(dup.status()), HasSubstr("\"t1\""));
+  absl::StatusOr<TrialRecord> orphan = store_->CreateTrial({.study_id = study + 50, .name = "t2"});
+  EXPECT_EQ(orphan.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Msg(orphan.status()), HasSubstr("t2"));
+  EXPECT_EQ(store_->CreateTrial({.study_id = study, .name = ""}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->CreateTrial({.study_id = study, .name = "t3", .params = {{"x", "1"}, {"x", "2"}}})
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(
+      store_->CreateTrial({.study_id = study, .name = "t4", .params = {{"", "1"}}}).status().code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->GetTrial(9999).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindTrial("t3").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListTrials(study + 50).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> all, store_->ListTrials(study));
+  EXPECT_THAT(all, SizeIs(1));
+}
+
+TEST_F(TrialStoreTest, TrialStateMachine) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t id = MakeTrial(study, "t");
+
+  ASSERT_OK(store_->SetTrialState(id, TrialState::kRunning, "JobRunning", "pod up"));
+  ASSERT_OK_AND_ASSIGN(TrialRecord running, store_->GetTrial(id));
+  EXPECT_EQ(running.state, TrialState::kRunning);
+  EXPECT_EQ(running.reason, "JobRunning");
+  EXPECT_EQ(running.message, "pod up");
+  EXPECT_EQ(running.attempt, 1);
+  EXPECT_GE(running.started_ms, running.created_ms);
+  EXPECT_EQ(running.finished_ms, 0);
+
+  // Running -> Running updates the message only.
+  ASSERT_OK(store_->SetTrialState(id, TrialState::kRunning, "JobRunning", "epoch 3"));
+  ASSERT_OK_AND_ASSIGN(TrialRecord still, store_->GetTrial(id));
+  EXPECT_EQ(still.attempt, 1);
+  EXPECT_EQ(still.message, "epoch 3");
+  EXPECT_EQ(still.started_ms, running.started_ms);
+
+  // An objective needs a terminal state and a finite value; nothing changes on refusal.
+  EXPECT_EQ(store_->SetTrialState(id, TrialState::kRunning, "", "", 0.5).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SetTrialState(id, TrialState::kSucceeded, "", "", std::nan("")).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_
+                ->SetTrialState(id, TrialState::kSucceeded, "", "",
+                                std::numeric_limits<double>::infinity())
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  ASSERT_OK_AND_ASSIGN(TrialRecord unchanged, store_->GetTrial(id));
+  EXPECT_EQ(unchanged.state, TrialState::kRunning);
+
+  ASSERT_OK(store_->SetTrialState(id, TrialState::kSucceeded, "JobSucceeded", "ok", -0.25));
+  ASSERT_OK_AND_ASSIGN(TrialRecord done, store_->GetTrial(id));
+  EXPECT_EQ(done.state, TrialState::kSucceeded);
+  EXPECT_EQ(done.objective, std::optional<double>(-0.25));
+  EXPECT_GE(done.finished_ms, done.started_ms);
+  EXPECT_EQ(done.started_ms, running.started_ms);
+
+  for (TrialState next :
+       {TrialState::kRunning, TrialState::kPending, TrialState::kFailed, TrialState::kSucceeded}) {
+    absl::Status s = store_->SetTrialState(id, next, "", "");
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << TrialStateName(next);
+    EXPECT_THAT(Msg(s), HasSubstr("\"t\""));
+    EXPECT_THAT(Msg(s), HasSubstr("SUCCEEDED"));
+  }
+  ASSERT_OK_AND_ASSIGN(TrialRecord final_rec, store_->GetTrial(id));
+  EXPECT_EQ(final_rec.state, TrialState::kSucceeded);
+  EXPECT_EQ(final_rec.reason, "JobSucceeded");
+  EXPECT_EQ(final_rec.objective, std::optional<double>(-0.25));
+  EXPECT_EQ(final_rec.finished_ms, done.finished_ms);
+
+  EXPECT_EQ(store_->SetTrialState(id + 100, TrialState::kRunning, "", "").code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(TrialStoreTest, TrialRequeueAndDirectKill) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t a = MakeTrial(study, "a");
+  ASSERT_OK(store_->SetTrialState(a, TrialState::kRunning, "", ""));
+  ASSERT_OK_AND_ASSIGN(TrialRecord first, store_->GetTrial(a));
+  ASSERT_OK(store_->SetTrialState(a, TrialState::kPending, "RunnerLost", "node gone"));
+  ASSERT_OK(store_->SetTrialState(a, TrialState::kRunning, "", ""));
+  ASSERT_OK_AND_ASSIGN(TrialRecord second, store_->GetTrial(a));
+  EXPECT_EQ(second.attempt, 2);
+  EXPECT_EQ(second.started_ms, first.started_ms);
+  ASSERT_OK(store_->SetTrialState(a, TrialState::kFailed, "JobFailed", "exit 1"));
+  ASSERT_OK_AND_ASSIGN(TrialRecord failed, store_->GetTrial(a));
+  EXPECT_EQ(failed.objective, std::nullopt);
+  EXPECT_GT(failed.finished_ms, 0);
+
+  const int64_t b = MakeTrial(study, "b");
+  ASSERT_OK(store_->SetTrialState(b, TrialState::kKilled, "StudyStopped", ""));
+  ASSERT_OK_AND_ASSIGN(TrialRecord killed, store_->GetTrial(b));
+  EXPECT_EQ(killed.state, TrialState::kKilled);
+  EXPECT_EQ(killed.attempt, 0);
+  EXPECT_EQ(killed.started_ms, 0);
+  EXPECT_GT(killed.finished_ms, 0);
+  EXPECT_EQ(store_->SetTrialState(b, TrialState::kRunning, "", "").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+// ---- metrics ----
+
+TEST_F(TrialStoreTest, AppendMetricsExplicitAndAutoSteps) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  ASSERT_OK_AND_ASSIGN(AppendResult r1,
+                       store_->AppendMetrics(t, 0,
+                                             {{.name = "loss", .value = 0.9},
+                                              {.name = "acc", .step = 10, .value = 0.1},
+                                              {.name = "loss", .value = 0.8}}));
+  EXPECT_EQ(r1.stored, 3);
+  EXPECT_FALSE(r1.duplicate);
+  ASSERT_OK(store_->AppendMetrics(t, 0, {{.name = "loss", .step = 7, .value = 0.7}}).status());
+  ASSERT_OK(store_
+                ->AppendMetrics(t, 0,
+                                {{.name = "loss", .value = 0.6},
+                                 {.name = "acc", .value = 0.2},
+                                 {.name = "loss", .step = 3, .value = 0.5},
+                                 {.name = "loss", .value = 0.4}})
+                .status());
+  using T = std::tuple<std::string, int64_t, double>;
+  EXPECT_THAT(Triples(t), ElementsAre(T{"loss", 0, 0.9}, T{"acc", 10, 0.1}, T{"loss", 1, 0.8},
+                                      T{"loss", 7, 0.7}, T{"loss", 8, 0.6}, T{"acc", 11, 0.2},
+                                      T{"loss", 3, 0.5}, T{"loss", 9, 0.4}));
+  EXPECT_THAT(Triples(t, "acc"), ElementsAre(T{"acc", 10, 0.1}, T{"acc", 11, 0.2}));
+  EXPECT_THAT(Triples(t, "never"), IsEmpty());
+
+  // After a reopen the next step comes from the file: max(step) + 1.
+  Reopen();
+  ASSERT_OK(store_
+                ->AppendMetrics(t, 0,
+                                {{.name = "loss", .value = 0.3},
+                                 {.name = "acc", .value = 0.3},
+                                 {.name = "new", .value = 1}})
+                .status());
+  EXPECT_THAT(Triples(t, "loss").back(), (T{"loss", 10, 0.3}));
+  EXPECT_THAT(Triples(t, "acc").back(), (T{"acc", 12, 0.3}));
+  EXPECT_THAT(Triples(t, "new"), ElementsAre(T{"new", 0, 1}));
+  // Explicit steps seen before an auto step on a cold cache.
+  Reopen();
+  ASSERT_OK(
+      store_
+          ->AppendMetrics(
+              t, 0, {{.name = "acc", .step = 40, .value = 0.5}, {.name = "acc", .value = 0.6}})
+          .status());
+  EXPECT_THAT(Triples(t, "acc").back(), (T{"acc", 41, 0.6}));
+}
+
+TEST_F(TrialStoreTest, AppendMetricsTimes) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  ASSERT_OK(store_
+                ->AppendMetrics(
+                    t, 0, {{.name = "m", .value = 1, .time_ms = 1234}, {.name = "m", .value = 2}})
+                .status());
+  std::vector<StoredPoint> h = History(t);
+  ASSERT_THAT(h, SizeIs(2));
+  EXPECT_EQ(h[0].time_ms, 1234);
+  ASSERT_OK_AND_ASSIGN(TrialRecord rec, store_->GetTrial(t));
+  EXPECT_GE(h[1].time_ms, rec.created_ms);  // 0 means now
+}
+
+TEST_F(TrialStoreTest, SeqReplayIsIdempotentAcrossReopen) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t t = MakeTrial(study, "t");
+  const int64_t other = MakeTrial(study, "other");
+  const std::vector<MetricPoint> pts = {{.name = "loss", .value = 1}, {.name = "loss", .value = 2}};
+  ASSERT_OK_AND_ASSIGN(AppendResult first, store_->AppendMetrics(t, 1, pts));
+  EXPECT_EQ(first.stored, 2);
+  EXPECT_FALSE(first.duplicate);
+  ASSERT_OK_AND_ASSIGN(AppendResult replay, store_->AppendMetrics(t, 1, pts));
+  EXPECT_EQ(replay.stored, 0);
+  EXPECT_TRUE(replay.duplicate);
+  // Seqs are per trial.
+  ASSERT_OK_AND_ASSIGN(AppendResult other_trial, store_->AppendMetrics(other, 1, pts));
+  EXPECT_FALSE(other_trial.duplicate);
+  // The top bit of a seq is kept.
+  const uint64_t big = ~0ULL - 5;
+  ASSERT_OK_AND_ASSIGN(AppendResult b1, store_->AppendMetrics(t, big, {{.name = "x", .value = 3}}));
+  EXPECT_FALSE(b1.duplicate);
+  // An empty report with a seq records the seq.
+  ASSERT_OK_AND_ASSIGN(AppendResult empty, store_->AppendMetrics(t, 5, {}));
+  EXPECT_EQ(empty.stored, 0);
+  EXPECT_FALSE(empty.duplicate);
+  EXPECT_THAT(History(t), SizeIs(3));
+
+  Reopen();
+  for (uint64_t seq : {uint64_t{1}, big, uint64_t{5}}) {
+    ASSERT_OK_AND_ASSIGN(AppendResult again, store_->AppendMetrics(t, seq, pts));
+    EXPECT_TRUE(again.duplicate) << seq;
+    EXPECT_EQ(again.stored, 0);
+  }
+  ASSERT_OK_AND_ASSIGN(AppendResult fresh, store_->AppendMetrics(t, 2, pts));
+  EXPECT_EQ(fresh.stored, 2);
+  EXPECT_FALSE(fresh.duplicate);
+  // Seq 0 never deduplicates.
+  ASSERT_OK(store_->AppendMetrics(t, 0, pts).status());
+  ASSERT_OK(store_->AppendMetrics(t, 0, pts).status());
+  EXPECT_THAT(History(t), SizeIs(9));
+  EXPECT_THAT(History(other), SizeIs(2));
+}
+
+TEST_F(TrialStoreTest, BadPointsAreRefusedWholeAndStoreNothing) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  const double inf = std::numeric_limits<double>::infinity();
+  const std::vector<MetricPoint> bad[] = {
+      {{.name = "ok", .value = 1}, {.name = "loss", .value = std::nan("")}},
+      {{.name = "ok", .value = 1}, {.name = "loss", .value = inf}},
+      {{.name = "loss", .value = -inf}},
+      {{.name = "ok", .value = 1}, {.name = "", .value = 1}},
+      {{.name = std::string(kMaxMetricNameBytes + 1, 'n'), .value = 1}},
+      {{.name = "loss", .step = -1, .value = 1}},
+      {{.name = "loss", .value = 1, .time_ms = -5}},
+  };
+  for (const std::vector<MetricPoint>& points : bad) {
+    absl::StatusOr<AppendResult> r = store_->AppendMetrics(t, 1, points);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << points.back().name;
+  }
+  EXPECT_THAT(History(t), IsEmpty());
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> none, store_->Summaries(t));
+  EXPECT_THAT(none, IsEmpty());
+  absl::Status nan_status = store_->AppendMetrics(t, 0, bad[0]).status();
+  EXPECT_THAT(Msg(nan_status), HasSubstr("loss"));
+  EXPECT_THAT(Msg(nan_status), HasSubstr("finite"));
+  // The refused calls did not consume seq 1, and a 256-byte name is fine.
+  const std::string longest(kMaxMetricNameBytes, 'n');
+  ASSERT_OK_AND_ASSIGN(AppendResult r,
+                       store_->AppendMetrics(t, 1, {{.name = longest, .value = 1}}));
+  EXPECT_EQ(r.stored, 1);
+  EXPECT_FALSE(r.duplicate);
+}
+
+TEST_F(TrialStoreTest, UnknownTrialIsNotFound) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  const int64_t missing = t + 1000;
+  absl::StatusOr<AppendResult> r = store_->AppendMetrics(missing, 1, {{.name = "m", .value = 1}});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Msg(r.status()), HasSubstr(std::to_string(missing)));
+  EXPECT_EQ(store_->AppendMetrics(missing, 0, {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->MetricHistory(missing, "").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Summaries(missing).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteMetrics(missing).code(), absl::StatusCode::kNotFound);
+  store_.reset();
+  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM report_seqs"), "0");
+}
+
+TEST_F(TrialStoreTest, Summaries) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  ASSERT_OK(store_
+                ->AppendMetrics(t, 0,
+                                {{.name = "loss", .value = 3},
+                                 {.name = "loss", .value = 1},
+                                 {.name = "acc", .step = 5, .value = 0.5},
+                                 {.name = "loss", .value = 2}})
+                .status());
+  // The latest is the last stored point, even with a smaller step.
+  ASSERT_OK(store_->AppendMetrics(t, 0, {{.name = "acc", .step = 2, .value = 0.25}}).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> sums, store_->Summaries(t));
+  ASSERT_THAT(sums, SizeIs(2));
+  EXPECT_EQ(sums[0].name, "acc");
+  EXPECT_EQ(sums[0].min, 0.25);
+  EXPECT_EQ(sums[0].max, 0.5);
+  EXPECT_EQ(sums[0].latest, 0.25);
+  EXPECT_EQ(sums[0].count, 2);
+  EXPECT_EQ(sums[0].last_step, 2);
+  EXPECT_EQ(sums[1].name, "loss");
+  EXPECT_EQ(sums[1].min, 1);
+  EXPECT_EQ(sums[1].max, 3);
+  EXPECT_EQ(sums[1].latest, 2);
+  EXPECT_EQ(sums[1].count, 3);
+  EXPECT_EQ(sums[1].last_step, 2);
+  // Another trial's points do not leak in.
+  const int64_t u = MakeTrial(MakeStudy("s2"), "u");
+  ASSERT_OK(store_->AppendMetrics(u, 0, {{.name = "loss", .value = -100}}).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> again, store_->Summaries(t));
+  EXPECT_EQ(again[1].min, 1);
+  EXPECT_EQ(again[1].count, 3);
+}
+
+TEST_F(TrialStoreTest, DeleteMetrics) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t t = MakeTrial(study, "t");
+  const int64_t keep = MakeTrial(study, "keep");
+  ASSERT_OK(
+      store_->AppendMetrics(t, 1, {{.name = "loss", .value = 1}, {.name = "loss", .value = 2}})
+          .status());
+  ASSERT_OK(store_->AppendMetrics(keep, 1, {{.name = "loss", .value = 5}}).status());
+  ASSERT_OK(store_->DeleteMetrics(t));
+  EXPECT_THAT(History(t), IsEmpty());
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> sums, store_->Summaries(t));
+  EXPECT_THAT(sums, IsEmpty());
+  // Seqs are forgotten and auto steps restart.
+  ASSERT_OK_AND_ASSIGN(AppendResult r, store_->AppendMetrics(t, 1, {{.name = "loss", .value = 9}}));
+  EXPECT_FALSE(r.duplicate);
+  using T = std::tuple<std::string, int64_t, double>;
+  EXPECT_THAT(Triples(t), ElementsAre(T{"loss", 0, 9}));
+  EXPECT_THAT(Triples(keep), ElementsAre(T{"loss", 0, 5}));
+  ASSERT_OK_AND_ASSIGN(AppendResult kept_seq,
+                       store_->AppendMetrics(keep, 1, {{.name = "loss", .value = 5}}));
+  EXPECT_TRUE(kept_seq.duplicate);
+}
+
+// `threads` callers (a quarter per trial) each make `calls` reports of 5 auto-step points of a
+// shared metric plus one explicit-step point of their own, replaying every tenth report; a
+// reader runs alongside. Checks that every acknowledged point is stored exactly once.
+void TrialStoreTest::RunConcurrentAppends(int max_batch_points, int threads, int calls) {
+  StoreOptions options;
+  options.max_batch_points = max_batch_points;
+  Reopen(options);
+  const int64_t study = MakeStudy("s");
+  constexpr int kTrials = 4, kPoints = 5;
+  ASSERT_EQ(threads % kTrials, 0);
+  std::vector<int64_t> trials;
+  for (int i = 0; i < kTrials; ++i) trials.push_back(MakeTrial(study, "t" + std::to_string(i)));
+
+  std::atomic<int> errors{0}, duplicates{0}, wrong_dups{0};
+  std::atomic<bool> writing{true};
+  std::vector<std::thread> workers;
+  for (int th = 0; th < threads; ++th) {
+    workers.emplace_back([&, th] {
+      const int64_t trial = trials[th % kTrials];
+      for (int c = 0; c < calls; ++c) {
+        std::vector<MetricPoint> pts;
+        for (int k = 0; k < kPoints; ++k) {
+          // Unique value per (thread, call, point); "shared" takes auto steps from many threads.
+          pts.push_back({.name = "shared", .value = th * 100000.0 + c * 10 + k});
+        }
+        pts.push_back({.name = "own" + std::to_string(th), .step = c, .value = 1.0 * c});
+        const uint64_t seq = static_cast<uint64_t>(th) * 1000 + c + 1;
+        absl::StatusOr<AppendResult> r = store_->AppendMetrics(trial, seq, pts);
+        if (!r.ok() || r->duplicate || r->stored != kPoints + 1) ++errors;
+        if (c % 10 == 9) {  // a replay of an acknowledged report
+          absl::StatusOr<AppendResult> again = store_->AppendMetrics(trial, seq - 4, pts);
+          if (!again.ok()) ++errors;
+          if (again.ok() && again->duplicate && again->stored == 0) ++duplicates;
+          if (again.ok() && !again->duplicate) ++wrong_dups;
+        }
+      }
+    });
+  }
+  std::atomic<int> read_errors{0};
+  std::thread reader([&] {
+    while (writing.load()) {
+      if (!store_->Summaries(trials[0]).ok()) ++read_errors;
+      std::this_thread::yield();
+    }
+  });
+  for (std::thread& t : workers) t.join();
+  writing = false;
+  reader.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_EQ(wrong_dups.load(), 0);
+  EXPECT_EQ(duplicates.load(), threads * (calls / 10));
+
+  const int per_trial = threads / kTrials;
+  for (int i = 0; i < kTrials; ++i) {
+    std::vector<StoredPoint> h = History(trials[i]);
+    ASSERT_EQ(h.size(), static_cast<size_t>(per_trial * calls * (kPoints + 1)));
+    std::set<double> shared_values;
+    std::set<int64_t> shared_steps;
+    std::map<std::string, std::vector<int64_t>> own_steps;
+    for (const StoredPoint& p : h) {
+      if (p.name == "shared") {
+        EXPECT_TRUE(shared_values.insert(p.value).second) << "twice: " << p.value;
+        EXPECT_TRUE(shared_steps.insert(p.step).second) << "step twice: " << p.step;
+      } else {
+        own_steps[p.name].push_back(p.step);
+      }
+    }
+    // Every acknowledged point is there, and the auto steps are exactly 0..n-1.
+    EXPECT_EQ(shared_values.size(), static_cast<size_t>(per_trial * calls * kPoints));
+    EXPECT_EQ(*shared_steps.begin(), 0);
+    EXPECT_EQ(*shared_steps.rbegin(), static_cast<int64_t>(shared_steps.size()) - 1);
+    ASSERT_EQ(own_steps.size(), static_cast<size_t>(per_trial));
+    for (const auto& [name, steps] : own_steps) {
+      ASSERT_EQ(steps.size(), static_cast<size_t>(calls)) << name;
+      for (int c = 0; c < calls; ++c) EXPECT_EQ(steps[c], c) << name;  // each caller's order
+    }
+    ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> sums, store_->Summaries(trials[i]));
+    ASSERT_THAT(sums, SizeIs(per_trial + 1));
+    EXPECT_EQ(sums.back().name, "shared");
+    EXPECT_EQ(sums.back().count, per_trial * calls * kPoints);
+  }
+}
+
+TEST_F(TrialStoreTest, ConcurrentAppendsAreStoredExactlyOnce) {
+  RunConcurrentAppends(StoreOptions{}.max_batch_points, /*threads=*/16, /*calls=*/200);
+}
+
+// Groups of at most 7 points (one report each), so group boundaries fall everywhere.
+TEST_F(TrialStoreTest, ConcurrentAppendsWithSmallGroups) {
+  RunConcurrentAppends(/*max_batch_points=*/7, /*threads=*/8, /*calls=*/50);
+}
+
+// ---- leaderboard ----
+
+TEST_F(TrialStoreTest, LeaderboardOrdersByDirectionWithTiesByCreation) {
+  Reopen();
+  for (bool maximize : {false, true}) {
+    SCOPED_TRACE(maximize);
+    const std::string prefix = maximize ? "max-" : "min-";
+    const int64_t study = MakeStudy(prefix + "study", maximize);
+    const int64_t other = MakeStudy(prefix + "other", maximize);
+    std::vector<std::pair<std::string, std::optional<double>>> plan = {
+        {"a", 0.5}, {"b", 0.2}, {"c", 0.5}, {"d", std::nullopt}, {"e", 0.9}, {"f", -1.0}};
+    for (const auto& [name, objective] : plan) {
+      const int64_t id = MakeTrial(study, prefix + name);
+      if (objective.has_value()) {
+        ASSERT_OK(store_->SetTrialState(id, TrialState::kSucceeded, "", "", objective));
+      } else {
+        ASSERT_OK(store_->SetTrialState(id, TrialState::kRunning, "", ""));
+      }
+    }
+    const int64_t elsewhere = MakeTrial(other, prefix + "elsewhere");
+    ASSERT_OK(store_->SetTrialState(elsewhere, TrialState::kSucceeded, "", "", 100.0));
+
+    auto names = [&](int limit) {
+      std::vector<std::string> out;
+      absl::StatusOr<std::vector<TrialRecord>> board = store_->Leaderboard(study, limit);
+      EXPECT_TRUE(board.ok()) << board.status();
+      if (board.ok()) {
+        for (const TrialRecord& t : *board) out.push_back(t.name.substr(prefix.size()));
+      }
+      return out;
+    };
+    if (maximize) {
+      EXPECT_THAT(names(0), ElementsAre("e", "a", "c", "b", "f"));
+      EXPECT_THAT(names(2), ElementsAre("e", "a"));
+    } else {
+      EXPECT_THAT(names(0), ElementsAre("f", "b", "a", "c", "e"));
+      EXPECT_THAT(names(3), ElementsAre("f", "b", "a"));
+    }
+    EXPECT_THAT(names(50), SizeIs(5));
+    ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> top, store_->Leaderboard(study, 1));
+    ASSERT_THAT(top, SizeIs(1));
+    EXPECT_EQ(top[0].params, (std::vector<std::pair<std::string, std::string>>{{"lr", "0.1"}}));
+    EXPECT_EQ(top[0].objective, std::optional<double>(maximize ? 0.9 : -1.0));
+    EXPECT_EQ(store_->Leaderboard(study, -1).status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  EXPECT_EQ(store_->Leaderboard(12345, 0).status().code(), absl::StatusCode::kNotFound);
+}
+
+// ---- events ----
+
+TEST_F(TrialStoreTest, Events) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t other = MakeStudy("o");
+  const int64_t t = MakeTrial(study, "t");
+  const int64_t u = MakeTrial(other, "u");
+  ASSERT_OK(store_->AddEvent(study, 0, "StudyStarted", "go"));
+  ASSERT_OK(store_->AddEvent(study, t, "TrialFailed", "exit code 3"));
+  ASSERT_OK(store_->AddEvent(other, u, "TrialSucceeded", ""));
+  ASSERT_OK_AND_ASSIGN(std::vector<Event> events, store_->ListEvents(study));
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events[0].study_id, study);
+  EXPECT_EQ(events[0].trial_id, 0);
+  EXPECT_EQ(events[0].kind, "StudyStarted");
+  EXPECT_EQ(events[0].message, "go");
+  EXPECT_GT(events[0].time_ms, 0);
+  EXPECT_EQ(events[1].trial_id, t);
+  EXPECT_EQ(events[1].kind, "TrialFailed");
+  EXPECT_EQ(events[1].message, "exit code 3");
+  EXPECT_LT(events[0].id, events[1].id);
+  EXPECT_GE(events[1].time_ms, events[0].time_ms);
+
+  EXPECT_EQ(store_->AddEvent(study, 0, "", "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AddEvent(study, u, "Wrong", "").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->AddEvent(study, u + 100, "Gone", "").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AddEvent(other + 100, 0, "Gone", "").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListEvents(other + 100).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(std::vector<Event> after, store_->ListEvents(study));
+  EXPECT_THAT(after, SizeIs(2));
+}
+
+// ---- files: persistence, migrations, foreign files, options ----
+
+TEST_F(TrialStoreTest, ReopenKeepsEverything) {
+  Reopen({.synchronous = "FULL"});
+  NewStudy ns = StudyNamed("persist", true);
+  ns.seed = kTopBitSeed;
+  ns.annotations = {{"k", "v"}};
+  ASSERT_OK_AND_ASSIGN(StudyRecord study, store_->CreateStudy(ns));
+  ASSERT_OK_AND_ASSIGN(TrialRecord trial, store_->CreateTrial({.study_id = study.id,
+                                                               .name = "persist-1",
+                                                               .params = {{"b", "2"}, {"a", "1"}},
+                                                               .seed = kTopBitSeed}));
+  ASSERT_OK(store_->SetTrialState(trial.id, TrialState::kRunning, "", ""));
+  ASSERT_OK(store_->AppendMetrics(trial.id, 3, {{.name = "acc", .value = 0.7}}).status());
+  ASSERT_OK(store_->SetTrialState(trial.id, TrialState::kSucceeded, "Done", "", 0.7));
+  ASSERT_OK(store_->AddEvent(study.id, trial.id, "TrialSucceeded", "fine"));
+  ASSERT_OK(store_->SetStudyState(study.id, StudyState::kSucceeded, "Finished", ""));
+
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(StudyRecord s, store_->FindStudy("persist"));
+  EXPECT_EQ(s.id, study.id);
+  EXPECT_EQ(s.seed, kTopBitSeed);
+  EXPECT_EQ(s.annotations, ns.annotations);
+  EXPECT_EQ(s.state, StudyState::kSucceeded);
+  EXPECT_GT(s.finished_ms, 0);
+  ASSERT_OK_AND_ASSIGN(TrialRecord t, store_->FindTrial("persist-1"));
+  EXPECT_EQ(t.params, trial.params);
+  EXPECT_EQ(t.seed, kTopBitSeed);
+  EXPECT_EQ(t.state, TrialState::kSucceeded);
+  EXPECT_EQ(t.objective, std::optional<double>(0.7));
+  EXPECT_EQ(t.attempt, 1);
+  using T = std::tuple<std::string, int64_t, double>;
+  EXPECT_THAT(Triples(t.id), ElementsAre(T{"acc", 0, 0.7}));
+  ASSERT_OK_AND_ASSIGN(std::vector<Event> events, store_->ListEvents(s.id));
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].message, "fine");
+  ASSERT_OK_AND_ASSIGN(std::vector<TrialRecord> board, store_->Leaderboard(s.id, 0));
+  EXPECT_THAT(board, SizeIs(1));
+}
+
+TEST_F(TrialStoreTest, MigrationsAreIdempotentAndTheFileIsWal) {
+  for (int i = 0; i < 3; ++i) {
+    Reopen();
+    MakeStudy("s" + std::to_string(i));
+  }
+  store_.reset();
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "1");
+  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "1");
+  EXPECT_EQ(raw.Query("PRAGMA application_id"), std::to_string(0x48505431));
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM studies"), "3");
+}
+
+TEST_F(TrialStoreTest, NewerSchemaIsDataLossAndUntouched) {
+  Reopen();
+  MakeStudy("s");
+  store_.reset();
+  ASSERT_EQ(RawDb(path_).Exec("INSERT INTO schema_version VALUES (999, 'from the future', 0)"),
+            SQLITE_OK);
+  absl::StatusOr<std::unique_ptr<TrialStore>> newer = OpenAt(path_);
+  EXPECT_EQ(newer.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Msg(newer.status()), HasSubstr(path_));
+  EXPECT_THAT(Msg(newer.status()), HasSubstr("999"));
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM studies"), "1");
+  ASSERT_EQ(raw.Exec("DELETE FROM schema_version WHERE version = 999"), SQLITE_OK);
+  EXPECT_TRUE(OpenAt(path_).ok());
+}
+
+TEST_F(TrialStoreTest, NonDatabaseFileIsDataLossAndUntouched) {
+  const std::string text = "name: not a database\n" + std::string(3000, 'x');
+  { std::ofstream(path_) << text; }
+  absl::StatusOr<std::unique_ptr<TrialStore>> s = OpenAt(path_);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Msg(s.status()), HasSubstr(path_));
+  std::ifstream in(path_);
+  std::stringstream content;
+  content << in.rdbuf();
+  EXPECT_EQ(content.str(), text);
+}
+
+TEST_F(TrialStoreTest, ForeignSqliteFileIsDataLossAndUntouched) {
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"), SQLITE_OK);
+  }
+  absl::StatusOr<std::unique_ptr<TrialStore>> s = OpenAt(path_);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(Msg(s.status()), HasSubstr(path_));
+  EXPECT_THAT(Msg(s.status()), HasSubstr("not an hpt database"));
+
+  const std::string other = dir_ + "/other-app.db";
+  {
+    RawDb raw(other);
+    ASSERT_EQ(raw.Exec("PRAGMA application_id = 42"), SQLITE_OK);
+  }
+  EXPECT_EQ(OpenAt(other).status().code(), absl::StatusCode::kDataLoss);
+
+  RawDb raw(path_);
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "delete");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_master"), "1");
+}
+
+TEST_F(TrialStoreTest, BadOptionsAndPaths) {
+  EXPECT_EQ(OpenAt(path_, {.synchronous = "OFF"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenAt(path_, {.max_batch_points = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenAt(path_, {.busy_timeout_ms = -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenAt("").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(OpenAt(":memory:").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(path_));  // refused before touching anything
+  EXPECT_TRUE(OpenAt(path_, {.synchronous = "full"}).ok());
+
+  const std::string nowhere = dir_ + "/no/such/dir/hpt.db";
+  absl::StatusOr<std::unique_ptr<TrialStore>> s = OpenAt(nowhere);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(Msg(s.status()), HasSubstr(nowhere));
+}
+
+TEST_F(TrialStoreTest, WritesFailUnavailableWhileAnotherProcessHoldsTheLock) {
+  Reopen({.busy_timeout_ms = 0});
+  const int64_t study = MakeStudy("s");
+  const int64_t t = MakeTrial(study, "t");
+  RawDb other(path_);
+  ASSERT_EQ(other.Exec("BEGIN IMMEDIATE"), SQLITE_OK);
+  EXPECT_EQ(store_->CreateStudy(StudyNamed("blocked")).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store_->AppendMetrics(t, 1, {{.name = "m", .value = 1}}).status().code(),
+            absl::StatusCode::kUnavailable);
+  // Reads go on under WAL.
+  EXPECT_TRUE(store_->GetTrial(t).ok());
+  ASSERT_EQ(other.Exec("ROLLBACK"), SQLITE_OK);
+  // The failed report consumed nothing: the same seq is stored now.
+  ASSERT_OK_AND_ASSIGN(AppendResult r, store_->AppendMetrics(t, 1, {{.name = "m", .value = 1}}));
+  EXPECT_EQ(r.stored, 1);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_TRUE(store_->CreateStudy(StudyNamed("unblocked")).ok());
+}
+
+}  // namespace
+}  // namespace hpt::tracker

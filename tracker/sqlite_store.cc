@@ -1,0 +1,1096 @@
+#include "tracker/sqlite_store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "tracker/schema.h"
+
+namespace hpt::tracker {
+namespace {
+
+using sqlite::Db;
+using sqlite::Stmt;
+using sqlite::Transaction;
+
+// Idle read connections kept open; more are opened on demand and closed when returned.
+constexpr size_t kMaxIdleReaders = 8;
+// Bounds on the writer's caches (they are refilled from the database when cleared).
+constexpr size_t kMaxCachedNames = 1 << 16;
+constexpr size_t kMaxCachedSteps = 1 << 18;
+constexpr size_t kMaxKnownTrials = 1 << 16;
+// Up to this many trials get their params with one query each; more with one query per study.
+constexpr size_t kParamsPerTrialLimit = 32;
+
+#define HPT_STUDY_COLUMNS                                                                        \
+  "id, name, project, experiment, spec_yaml, spec_path, algorithm, objective_metric, maximize, " \
+  "seed, state, reason, message, created_ms, finished_ms"
+#define HPT_TRIAL_COLUMNS                                                                        \
+  "id, study_id, name, state, reason, message, objective, seed, manifest, token_hash, attempt, " \
+  "created_ms, started_ms, finished_ms"
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// uint64 values are stored as the int64 with the same bit pattern (SQLite integers are signed).
+int64_t ToDb(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t FromDb(int64_t v) { return static_cast<uint64_t>(v); }
+
+bool IsTerminalStudy(StudyState s) {
+  return s == StudyState::kSucceeded || s == StudyState::kFailed;
+}
+
+// Runs a cached statement without parameters (BEGIN/SAVEPOINT/RELEASE...).
+absl::Status RunSql(Db& db, const char* sql) {
+  absl::StatusOr<Stmt> st = db.Prepare(sql);
+  if (!st.ok()) return st.status();
+  return st->Run();
+}
+
+// Whether `sql` (one int64 parameter) returns a row.
+absl::StatusOr<bool> Exists(Db& db, const char* sql, int64_t id) {
+  absl::StatusOr<Stmt> st = db.Prepare(sql);
+  if (!st.ok()) return st.status();
+  st->BindInt(1, id);
+  return st->Step();
+}
+
+absl::Status StudyExists(Db& db, int64_t study_id) {
+  absl::StatusOr<bool> found = Exists(db, "SELECT 1 FROM studies WHERE id = ?1", study_id);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+  return absl::OkStatus();
+}
+
+absl::Status TrialExists(Db& db, int64_t trial_id) {
+  absl::StatusOr<bool> found = Exists(db, "SELECT 1 FROM trials WHERE id = ?1", trial_id);
+  if (!found.ok()) return found.status();
+  if (!*found) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+  return absl::OkStatus();
+}
+
+// ---- row readers (columns in HPT_STUDY_COLUMNS / HPT_TRIAL_COLUMNS order) ----
+
+absl::StatusOr<StudyRecord> ReadStudy(const Stmt& st) {
+  StudyRecord r;
+  r.id = st.ColumnInt(0);
+  r.name = st.ColumnText(1);
+  r.project = st.ColumnText(2);
+  r.experiment = st.ColumnText(3);
+  r.spec_yaml = st.ColumnText(4);
+  r.spec_path = st.ColumnText(5);
+  r.algorithm = st.ColumnText(6);
+  r.objective_metric = st.ColumnText(7);
+  r.maximize = st.ColumnInt(8) != 0;
+  r.seed = FromDb(st.ColumnInt(9));
+  absl::StatusOr<StudyState> state = ParseStudyState(st.ColumnText(10));
+  if (!state.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("study ", r.id, " has an unreadable state: ", state.status().message()));
+  }
+  r.state = *state;
+  r.reason = st.ColumnText(11);
+  r.message = st.ColumnText(12);
+  r.created_ms = st.ColumnInt(13);
+  r.finished_ms = st.ColumnInt(14);
+  return r;
+}
+
+absl::StatusOr<TrialRecord> ReadTrial(const Stmt& st) {
+  TrialRecord r;
+  r.id = st.ColumnInt(0);
+  r.study_id = st.ColumnInt(1);
+  r.name = st.ColumnText(2);
+  absl::StatusOr<TrialState> state = ParseTrialState(st.ColumnText(3));
+  if (!state.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("trial ", r.id, " has an unreadable state: ", state.status().message()));
+  }
+  r.state = *state;
+  r.reason = st.ColumnText(4);
+  r.message = st.ColumnText(5);
+  if (!st.ColumnIsNull(6)) r.objective = st.ColumnDouble(6);
+  r.seed = FromDb(st.ColumnInt(7));
+  r.manifest = st.ColumnText(8);
+  r.token_hash = st.ColumnText(9);
+  r.attempt = static_cast<int>(st.ColumnInt(10));
+  r.created_ms = st.ColumnInt(11);
+  r.started_ms = st.ColumnInt(12);
+  r.finished_ms = st.ColumnInt(13);
+  return r;
+}
+
+// Reads every row of `st` (already bound) with `read`.
+template <typename T, typename ReadFn>
+absl::StatusOr<std::vector<T>> ReadAll(Stmt& st, ReadFn read) {
+  std::vector<T> out;
+  while (true) {
+    absl::StatusOr<bool> row = st.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return out;
+    absl::StatusOr<T> rec = read(st);
+    if (!rec.ok()) return rec.status();
+    out.push_back(*std::move(rec));
+  }
+}
+
+absl::Status LoadAnnotations(Db& db, StudyRecord& study) {
+  absl::StatusOr<Stmt> st =
+      db.Prepare("SELECT key, value FROM study_annotations WHERE study_id = ?1");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, study.id);
+  while (true) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    study.annotations.emplace(st->ColumnText(0), st->ColumnText(1));
+  }
+}
+
+// The single study `st` (bound) selects, with its annotations; `absent` when there is none.
+absl::StatusOr<StudyRecord> LoadStudy(Db& db, Stmt& st, const absl::Status& absent) {
+  absl::StatusOr<bool> row = st.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absent;
+  absl::StatusOr<StudyRecord> study = ReadStudy(st);
+  if (!study.ok()) return study.status();
+  if (absl::Status s = LoadAnnotations(db, *study); !s.ok()) return s;
+  return study;
+}
+
+absl::Status LoadParams(Db& db, TrialRecord& trial) {
+  absl::StatusOr<Stmt> st =
+      db.Prepare("SELECT name, value FROM params WHERE trial_id = ?1 ORDER BY ord");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, trial.id);
+  trial.params.clear();
+  while (true) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    trial.params.emplace_back(st->ColumnText(0), st->ColumnText(1));
+  }
+}
+
+// Fills the params of `trials`, all of study `study_id`.
+absl::Status AttachParams(Db& db, int64_t study_id, std::vector<TrialRecord>& trials) {
+  if (trials.size() <= kParamsPerTrialLimit) {
+    for (TrialRecord& t : trials) {
+      if (absl::Status s = LoadParams(db, t); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+  std::map<int64_t, TrialRecord*> by_id;
+  for (TrialRecord& t : trials) by_id[t.id] = &t;
+  absl::StatusOr<Stmt> st = db.Prepare(
+      "SELECT p.trial_id, p.name, p.value FROM params AS p JOIN trials AS t ON t.id = p.trial_id "
+      "WHERE t.study_id = ?1 ORDER BY p.trial_id, p.ord");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, study_id);
+  while (true) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    auto it = by_id.find(st->ColumnInt(0));
+    if (it != by_id.end()) it->second->params.emplace_back(st->ColumnText(1), st->ColumnText(2));
+  }
+}
+
+// The single trial `st` (bound) selects, with its params; `absent` when there is none.
+absl::StatusOr<TrialRecord> LoadTrial(Db& db, Stmt& st, const absl::Status& absent) {
+  absl::StatusOr<bool> row = st.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absent;
+  absl::StatusOr<TrialRecord> trial = ReadTrial(st);
+  if (!trial.ok()) return trial.status();
+  if (absl::Status s = LoadParams(db, *trial); !s.ok()) return s;
+  return trial;
+}
+
+absl::Status ValidatePoint(const MetricPoint& p, size_t index) {
+  const std::string where = absl::StrCat("metric point ", index);
+  if (p.name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " has an empty name"));
+  }
+  if (p.name.size() > kMaxMetricNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " has a ", p.name.size(),
+                                                   "-byte name; at most ", kMaxMetricNameBytes,
+                                                   " bytes are allowed"));
+  }
+  if (!std::isfinite(p.value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " (\"", p.name, "\") has value ", p.value, "; values must be finite"));
+  }
+  if (p.step.has_value() && (*p.step < 0 || *p.step == std::numeric_limits<int64_t>::max())) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " (\"", p.name, "\") has step ", *p.step,
+                                                   "; steps must be in [0, 2^63 - 1)"));
+  }
+  if (p.time_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(where, " (\"", p.name, "\") has time_ms ",
+                                                   p.time_ms, "; use 0 for now or unix ms"));
+  }
+  return absl::OkStatus();
+}
+
+// The value for `key` in the first of `a`, `b`, `c` that holds it; null if none does.
+template <typename Map>
+const typename Map::mapped_type* FindFirst(const typename Map::key_type& key, const Map& a,
+                                           const Map& b, const Map& c) {
+  for (const Map* m : {&a, &b, &c}) {
+    if (auto it = m->find(key); it != m->end()) return &it->second;
+  }
+  return nullptr;
+}
+
+template <typename Map>
+void MergeInto(const Map& from, Map& into) {
+  for (const auto& [k, v] : from) into[k] = v;
+}
+
+}  // namespace
+
+// ---- open / close ----
+
+SqliteStore::SqliteStore(const StoreOptions& options, std::string path,
+                         std::unique_ptr<sqlite::Db> writer)
+    : options_(options), path_(std::move(path)), writer_db_(std::move(writer)) {
+  writer_thread_ = std::thread([this] { WriterLoop(); });
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    absl::MutexLock lock(&queue_mu_);
+    closing_ = true;
+  }
+  if (writer_thread_.joinable()) writer_thread_.join();
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const StoreOptions& options,
+                                                               const std::string& path) {
+  StoreOptions opts = options;
+  opts.synchronous = absl::AsciiStrToUpper(options.synchronous);
+  if (opts.synchronous != "NORMAL" && opts.synchronous != "FULL") {
+    return absl::InvalidArgumentError(absl::StrCat("StoreOptions.synchronous is \"",
+                                                   options.synchronous,
+                                                   "\"; allowed: \"NORMAL\", \"FULL\""));
+  }
+  if (opts.max_batch_points < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("StoreOptions.max_batch_points is ",
+                                                   opts.max_batch_points, "; it must be >= 1"));
+  }
+  if (opts.busy_timeout_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("StoreOptions.busy_timeout_ms is ",
+                                                   opts.busy_timeout_ms, "; it must be >= 0"));
+  }
+  if (path.empty() || path == ":memory:") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the tracker needs a database file path, got \"", path, "\""));
+  }
+
+  absl::StatusOr<std::unique_ptr<Db>> db =
+      Db::Open(path, Db::Mode::kReadWriteCreate, opts.busy_timeout_ms);
+  absl::Status s = db.status();
+  // Identity first, so that a foreign file is never switched to WAL.
+  if (s.ok()) s = sqlite::CheckIdentity(**db);
+  if (s.ok()) {
+    absl::StatusOr<Stmt> wal = (*db)->Prepare("PRAGMA journal_mode = WAL");
+    absl::StatusOr<bool> row = wal.ok() ? wal->Step() : absl::StatusOr<bool>(wal.status());
+    if (!row.ok()) {
+      s = row.status();
+    } else if (!*row || absl::AsciiStrToLower(wal->ColumnText(0)) != "wal") {
+      s = absl::UnavailableError(absl::StrCat(
+          "cannot put \"", path, "\" in WAL mode (journal_mode is \"",
+          *row ? wal->ColumnText(0) : "", "\"); the tracker needs a local filesystem"));
+    }
+  }
+  if (s.ok()) s = (*db)->Exec(absl::StrCat("PRAGMA synchronous = ", opts.synchronous).c_str());
+  if (s.ok()) s = (*db)->Exec("PRAGMA foreign_keys = ON");
+  if (s.ok()) s = sqlite::Migrate(**db);
+  if (!s.ok()) return s;
+
+  std::unique_ptr<SqliteStore> store(new SqliteStore(opts, path, *std::move(db)));
+  {
+    // Open the first reader now, so that a problem shows here rather than at the first read.
+    absl::StatusOr<Reader> reader = store->AcquireReader();
+    if (!reader.ok()) return reader.status();
+  }
+  return store;
+}
+
+// ---- read connections ----
+
+SqliteStore::Reader::~Reader() {
+  if (db_ != nullptr) store_->ReleaseReader(std::move(db_));
+}
+
+absl::StatusOr<SqliteStore::Reader> SqliteStore::AcquireReader() {
+  {
+    absl::MutexLock lock(&read_mu_);
+    if (!idle_readers_.empty()) {
+      std::unique_ptr<Db> db = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return Reader(this, std::move(db));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Db>> db =
+      Db::Open(path_, Db::Mode::kQueryOnly, options_.busy_timeout_ms);
+  if (!db.ok()) return db.status();
+  return Reader(this, *std::move(db));
+}
+
+void SqliteStore::ReleaseReader(std::unique_ptr<sqlite::Db> db) {
+  {
+    absl::MutexLock lock(&read_mu_);
+    if (idle_readers_.size() < kMaxIdleReaders) {
+      idle_readers_.push_back(std::move(db));
+      return;
+    }
+  }
+  db.reset();  // closed outside the lock
+}
+
+absl::Status SqliteStore::CheckTrialExists(int64_t trial_id) {
+  {
+    absl::MutexLock lock(&read_mu_);
+    if (known_trials_.contains(trial_id)) return absl::OkStatus();
+  }
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  if (absl::Status s = TrialExists(reader->db(), trial_id); !s.ok()) return s;
+  absl::MutexLock lock(&read_mu_);
+  if (known_trials_.size() >= kMaxKnownTrials) known_trials_.clear();
+  known_trials_.insert(trial_id);
+  return absl::OkStatus();
+}
+
+// ---- studies ----
+
+absl::StatusOr<StudyRecord> SqliteStore::CreateStudy(const NewStudy& study) {
+  if (study.name.empty()) return absl::InvalidArgumentError("study name is empty");
+  StudyRecord rec;
+  rec.name = study.name;
+  rec.project = study.project;
+  rec.experiment = study.experiment;
+  rec.spec_yaml = study.spec_yaml;
+  rec.spec_path = study.spec_path;
+  rec.algorithm = study.algorithm;
+  rec.objective_metric = study.objective_metric;
+  rec.maximize = study.maximize;
+  rec.seed = study.seed;
+  rec.annotations = study.annotations;
+  rec.state = StudyState::kCreated;
+  rec.created_ms = NowMs();
+
+  absl::MutexLock lock(&write_mu_);
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  {
+    absl::StatusOr<Stmt> st = db.Prepare(
+        "INSERT INTO studies (name, project, experiment, spec_yaml, spec_path, algorithm, "
+        "objective_metric, maximize, seed, state, created_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    if (!st.ok()) return st.status();
+    st->BindText(1, rec.name)
+        .BindText(2, rec.project)
+        .BindText(3, rec.experiment)
+        .BindText(4, rec.spec_yaml)
+        .BindText(5, rec.spec_path)
+        .BindText(6, rec.algorithm)
+        .BindText(7, rec.objective_metric)
+        .BindInt(8, rec.maximize ? 1 : 0)
+        .BindInt(9, ToDb(rec.seed))
+        .BindText(10, StudyStateName(rec.state))
+        .BindInt(11, rec.created_ms);
+    if (absl::Status s = st->Run(); !s.ok()) {
+      if (absl::IsAlreadyExists(s)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("a study named \"", rec.name, "\" already exists in ", path_));
+      }
+      return s;
+    }
+  }
+  rec.id = db.LastInsertRowid();
+  for (const auto& [key, value] : rec.annotations) {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("INSERT INTO study_annotations (study_id, key, value) VALUES (?1, ?2, ?3)");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, rec.id).BindText(2, key).BindText(3, value);
+    if (absl::Status s = st->Run(); !s.ok()) return s;
+  }
+  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+  return rec;
+}
+
+absl::StatusOr<StudyRecord> SqliteStore::GetStudy(int64_t study_id) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  // Read transactions are only snapshots; their guards roll back, which for a reader is the same
+  // as committing.
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, study_id);
+  return LoadStudy(db, *st, absl::NotFoundError(absl::StrCat("no study with id ", study_id)));
+}
+
+absl::StatusOr<StudyRecord> SqliteStore::FindStudy(const std::string& name) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies WHERE name = ?1");
+  if (!st.ok()) return st.status();
+  st->BindText(1, name);
+  return LoadStudy(db, *st, absl::NotFoundError(absl::StrCat("no study named \"", name, "\"")));
+}
+
+absl::StatusOr<std::vector<StudyRecord>> SqliteStore::ListStudies() {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  absl::StatusOr<std::vector<StudyRecord>> studies;
+  {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies ORDER BY id");
+    if (!st.ok()) return st.status();
+    studies = ReadAll<StudyRecord>(*st, ReadStudy);
+  }
+  if (!studies.ok() || studies->empty()) return studies;
+  std::map<int64_t, StudyRecord*> by_id;
+  for (StudyRecord& s : *studies) by_id[s.id] = &s;
+  absl::StatusOr<Stmt> st = db.Prepare("SELECT study_id, key, value FROM study_annotations");
+  if (!st.ok()) return st.status();
+  while (true) {
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto it = by_id.find(st->ColumnInt(0));
+    if (it != by_id.end()) it->second->annotations.emplace(st->ColumnText(1), st->ColumnText(2));
+  }
+  return studies;
+}
+
+absl::Status SqliteStore::SetStudyState(int64_t study_id, StudyState state,
+                                        const std::string& reason, const std::string& message) {
+  const int64_t now = NowMs();
+  absl::MutexLock lock(&write_mu_);
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  int64_t finished_ms = 0;
+  {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT finished_ms FROM studies WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, study_id);
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+    finished_ms = st->ColumnInt(0);
+  }
+  if (!IsTerminalStudy(state)) {
+    finished_ms = 0;
+  } else if (finished_ms == 0) {
+    finished_ms = now;
+  }
+  absl::StatusOr<Stmt> st = db.Prepare(
+      "UPDATE studies SET state = ?2, reason = ?3, message = ?4, finished_ms = ?5 WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, study_id)
+      .BindText(2, StudyStateName(state))
+      .BindText(3, reason)
+      .BindText(4, message)
+      .BindInt(5, finished_ms);
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  return txn->Commit();
+}
+
+// ---- trials ----
+
+absl::StatusOr<TrialRecord> SqliteStore::CreateTrial(const NewTrial& trial) {
+  if (trial.name.empty()) return absl::InvalidArgumentError("trial name is empty");
+  std::set<std::string> param_names;
+  for (size_t i = 0; i < trial.params.size(); ++i) {
+    const std::string& name = trial.params[i].first;
+    if (name.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("trial \"", trial.name, "\": parameter ", i, " has an empty name"));
+    }
+    if (!param_names.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("trial \"", trial.name, "\": parameter \"",
+                                                     name, "\" is assigned more than once"));
+    }
+  }
+  TrialRecord rec;
+  rec.study_id = trial.study_id;
+  rec.name = trial.name;
+  rec.state = TrialState::kPending;
+  rec.params = trial.params;
+  rec.seed = trial.seed;
+  rec.manifest = trial.manifest;
+  rec.token_hash = trial.token_hash;
+  rec.created_ms = NowMs();
+
+  absl::MutexLock lock(&write_mu_);
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = StudyExists(db, rec.study_id); !s.ok()) {
+    if (!absl::IsNotFound(s)) return s;
+    return absl::NotFoundError(
+        absl::StrCat("cannot create trial \"", rec.name, "\": ", s.message()));
+  }
+  {
+    absl::StatusOr<Stmt> st = db.Prepare(
+        "INSERT INTO trials (study_id, name, state, seed, manifest, token_hash, created_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, rec.study_id)
+        .BindText(2, rec.name)
+        .BindText(3, TrialStateName(rec.state))
+        .BindInt(4, ToDb(rec.seed))
+        .BindText(5, rec.manifest)
+        .BindText(6, rec.token_hash)
+        .BindInt(7, rec.created_ms);
+    if (absl::Status s = st->Run(); !s.ok()) {
+      if (absl::IsAlreadyExists(s)) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("a trial named \"", rec.name, "\" already exists in ", path_));
+      }
+      return s;
+    }
+  }
+  rec.id = db.LastInsertRowid();
+  for (size_t i = 0; i < rec.params.size(); ++i) {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("INSERT INTO params (trial_id, ord, name, value) VALUES (?1, ?2, ?3, ?4)");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, rec.id)
+        .BindInt(2, static_cast<int64_t>(i))
+        .BindText(3, rec.params[i].first)
+        .BindText(4, rec.params[i].second);
+    if (absl::Status s = st->Run(); !s.ok()) return s;
+  }
+  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+  return rec;
+}
+
+absl::StatusOr<TrialRecord> SqliteStore::GetTrial(int64_t trial_id) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, trial_id);
+  return LoadTrial(db, *st, absl::NotFoundError(absl::StrCat("no trial with id ", trial_id)));
+}
+
+absl::StatusOr<TrialRecord> SqliteStore::FindTrial(const std::string& name) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE name = ?1");
+  if (!st.ok()) return st.status();
+  st->BindText(1, name);
+  return LoadTrial(db, *st, absl::NotFoundError(absl::StrCat("no trial named \"", name, "\"")));
+}
+
+absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(int64_t study_id) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+  absl::StatusOr<std::vector<TrialRecord>> trials;
+  {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE study_id = ?1 ORDER BY id");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, study_id);
+    trials = ReadAll<TrialRecord>(*st, ReadTrial);
+  }
+  if (!trials.ok()) return trials;
+  if (absl::Status s = AttachParams(db, study_id, *trials); !s.ok()) return s;
+  return trials;
+}
+
+absl::Status SqliteStore::SetTrialState(int64_t trial_id, TrialState state,
+                                        const std::string& reason, const std::string& message,
+                                        std::optional<double> objective) {
+  if (objective.has_value() && !IsTerminal(state)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial ", trial_id,
+                     ": an objective is recorded only with a terminal state, "
+                     "not with ",
+                     TrialStateName(state)));
+  }
+  if (objective.has_value() && !std::isfinite(*objective)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial ", trial_id, ": objective is ", *objective, "; it must be finite"));
+  }
+  const int64_t now = NowMs();
+  absl::MutexLock lock(&write_mu_);
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  std::string name;
+  TrialState current = TrialState::kPending;
+  int64_t attempt = 0, started_ms = 0;
+  {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("SELECT name, state, attempt, started_ms FROM trials WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, trial_id);
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+    name = st->ColumnText(0);
+    absl::StatusOr<TrialState> parsed = ParseTrialState(st->ColumnText(1));
+    if (!parsed.ok()) {
+      return absl::DataLossError(absl::StrCat(
+          "trial \"", name, "\" has an unreadable state: ", parsed.status().message()));
+    }
+    current = *parsed;
+    attempt = st->ColumnInt(2);
+    started_ms = st->ColumnInt(3);
+  }
+  if (IsTerminal(current)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "trial \"", name, "\" (id ", trial_id, ") is already ", TrialStateName(current),
+        "; a finished trial cannot move to ", TrialStateName(state)));
+  }
+  if (state == TrialState::kRunning) {
+    if (current != TrialState::kRunning) ++attempt;
+    if (started_ms == 0) started_ms = now;
+  }
+  absl::StatusOr<Stmt> st = db.Prepare(
+      "UPDATE trials SET state = ?2, reason = ?3, message = ?4, objective = ?5, attempt = ?6, "
+      "started_ms = ?7, finished_ms = ?8 WHERE id = ?1");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, trial_id)
+      .BindText(2, TrialStateName(state))
+      .BindText(3, reason)
+      .BindText(4, message)
+      .BindInt(6, attempt)
+      .BindInt(7, started_ms)
+      .BindInt(8, IsTerminal(state) ? now : 0);
+  if (objective.has_value()) {
+    st->BindDouble(5, *objective);
+  } else {
+    st->BindNull(5);
+  }
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  return txn->Commit();
+}
+
+// ---- metrics ----
+
+absl::StatusOr<AppendResult> SqliteStore::AppendMetrics(int64_t trial_id, uint64_t seq,
+                                                        const std::vector<MetricPoint>& points) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (absl::Status s = ValidatePoint(points[i], i); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("metrics for trial ", trial_id, ": ", s.message()));
+    }
+  }
+  if (absl::Status s = CheckTrialExists(trial_id); !s.ok()) return s;
+  if (points.empty() && seq == 0) return AppendResult{};
+
+  PendingAppend pending;
+  pending.trial_id = trial_id;
+  pending.seq = seq;
+  pending.points = &points;
+  absl::MutexLock lock(&queue_mu_);
+  if (closing_) return absl::UnavailableError(absl::StrCat("the store of ", path_, " is closing"));
+  queue_.push_back(&pending);
+  queue_mu_.Await(absl::Condition(&pending.done));
+  return std::move(pending.result);
+}
+
+bool SqliteStore::QueueReady() const { return !queue_.empty() || closing_; }
+
+void SqliteStore::WriterLoop() {
+  std::vector<PendingAppend*> group;
+  while (true) {
+    group.clear();
+    {
+      absl::MutexLock lock(&queue_mu_);
+      queue_mu_.Await(absl::Condition(this, &SqliteStore::QueueReady));
+      if (queue_.empty()) return;  // closing, and every queued batch is written
+      size_t points = 0;
+      const size_t max_points = static_cast<size_t>(options_.max_batch_points);
+      // Whole batches only; one larger than max_batch_points goes alone.
+      while (!queue_.empty()) {
+        const size_t n = queue_.front()->points->size();
+        if (!group.empty() && points + n > max_points) break;
+        group.push_back(queue_.front());
+        queue_.pop_front();
+        points += n;
+      }
+    }
+    {
+      absl::MutexLock lock(&write_mu_);
+      WriteGroup(group);
+    }
+    absl::MutexLock lock(&queue_mu_);
+    for (PendingAppend* p : group) p->done = true;  // callers wake when the lock is released
+  }
+}
+
+void SqliteStore::WriteGroup(const std::vector<PendingAppend*>& group) {
+  const int64_t now = NowMs();
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) {
+    for (PendingAppend* p : group) p->result = txn.status();
+    return;
+  }
+  Staged written;  // by the batches that succeeded so far
+  absl::Status fatal;
+  size_t attempted = 0;
+  for (PendingAppend* p : group) {
+    Staged staged;
+    p->result = WriteBatch(*p, now, written, staged, fatal);
+    ++attempted;
+    if (!fatal.ok()) break;
+    if (p->result.ok()) {
+      MergeInto(staged.name_ids, written.name_ids);
+      MergeInto(staged.next_steps, written.next_steps);
+    }
+  }
+  absl::Status s = fatal.ok() ? txn->Commit() : fatal;
+  if (!s.ok()) {
+    // Nothing of this group is stored: every batch that had not failed on its own fails with it.
+    for (size_t i = 0; i < group.size(); ++i) {
+      if (i >= attempted || group[i]->result.ok()) {
+        group[i]->result = absl::Status(
+            s.code(),
+            absl::StrCat("writing metrics of trial ", group[i]->trial_id, ": ", s.message()));
+      }
+    }
+    return;  // `txn` rolls back
+  }
+  if (name_ids_.size() + written.name_ids.size() > kMaxCachedNames) name_ids_.clear();
+  if (next_steps_.size() + written.next_steps.size() > kMaxCachedSteps) next_steps_.clear();
+  MergeInto(written.name_ids, name_ids_);
+  MergeInto(written.next_steps, next_steps_);
+}
+
+absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch, int64_t now,
+                                                     const Staged& group, Staged& staged,
+                                                     absl::Status& fatal) {
+  Db& db = *writer_db_;
+  if (absl::Status s = RunSql(db, "SAVEPOINT append_batch"); !s.ok()) {
+    fatal = s;
+    return s;
+  }
+  absl::StatusOr<AppendResult> result = AppendResult{};
+  if (batch.seq != 0) {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("INSERT OR IGNORE INTO report_seqs (trial_id, seq) VALUES (?1, ?2)");
+    absl::Status s = st.status();
+    if (s.ok()) s = st->BindInt(1, batch.trial_id).BindInt(2, ToDb(batch.seq)).Run();
+    if (!s.ok()) {
+      result = s;
+    } else if (db.Changes() == 0) {
+      result = AppendResult{.stored = 0, .duplicate = true};
+    }
+  }
+  if (result.ok() && !result->duplicate) {
+    for (const MetricPoint& p : *batch.points) {
+      absl::StatusOr<int64_t> name_id = MetricNameId(p.name, group, staged);
+      if (!name_id.ok()) {
+        result = name_id.status();
+        break;
+      }
+      const StepKey key(batch.trial_id, *name_id);
+      int64_t step = 0;
+      if (p.step.has_value()) {
+        step = *p.step;
+        // Keep a known next step ahead of explicit steps; an unknown one is read from the table
+        // (which holds this point) when first needed.
+        const int64_t* known = FindFirst(key, staged.next_steps, group.next_steps, next_steps_);
+        if (known != nullptr) staged.next_steps[key] = std::max(*known, step + 1);
+      } else {
+        absl::StatusOr<int64_t> next = NextStep(key, group, staged);
+        if (!next.ok()) {
+          result = next.status();
+          break;
+        }
+        step = *next;
+        staged.next_steps[key] = step + 1;
+      }
+      absl::StatusOr<Stmt> st = db.Prepare(
+          "INSERT INTO metrics (trial_id, name_id, step, value, time_ms) "
+          "VALUES (?1, ?2, ?3, ?4, ?5)");
+      absl::Status s = st.status();
+      if (s.ok()) {
+        s = st->BindInt(1, batch.trial_id)
+                .BindInt(2, *name_id)
+                .BindInt(3, step)
+                .BindDouble(4, p.value)
+                .BindInt(5, p.time_ms != 0 ? p.time_ms : now)
+                .Run();
+      }
+      if (!s.ok()) {
+        result = s;
+        break;
+      }
+    }
+    if (result.ok()) result->stored = static_cast<int64_t>(batch.points->size());
+  }
+
+  absl::Status end;
+  if (result.ok()) {
+    end = RunSql(db, "RELEASE append_batch");
+  } else {
+    staged = Staged{};
+    end = RunSql(db, "ROLLBACK TO append_batch");
+    if (end.ok()) end = RunSql(db, "RELEASE append_batch");
+    // The trial was checked before queueing; a foreign-key failure means it vanished since.
+    if (absl::IsNotFound(result.status())) {
+      result = absl::NotFoundError(absl::StrCat("no trial with id ", batch.trial_id));
+    }
+  }
+  if (!end.ok()) {
+    fatal = end;
+    return end;
+  }
+  return result;
+}
+
+absl::StatusOr<int64_t> SqliteStore::MetricNameId(const std::string& name, const Staged& group,
+                                                  Staged& staged) {
+  if (const int64_t* id = FindFirst(name, staged.name_ids, group.name_ids, name_ids_)) {
+    return *id;
+  }
+  Db& db = *writer_db_;
+  {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM metric_names WHERE name = ?1");
+    if (!st.ok()) return st.status();
+    st->BindText(1, name);
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (*row) {
+      // Committed before this transaction (a newer row would be in a staged map).
+      return staged.name_ids[name] = st->ColumnInt(0);
+    }
+  }
+  absl::StatusOr<Stmt> st = db.Prepare("INSERT INTO metric_names (name) VALUES (?1)");
+  if (!st.ok()) return st.status();
+  if (absl::Status s = st->BindText(1, name).Run(); !s.ok()) return s;
+  return staged.name_ids[name] = db.LastInsertRowid();
+}
+
+absl::StatusOr<int64_t> SqliteStore::NextStep(const StepKey& key, const Staged& group,
+                                              const Staged& staged) {
+  if (const int64_t* next = FindFirst(key, staged.next_steps, group.next_steps, next_steps_)) {
+    return *next;
+  }
+  absl::StatusOr<Stmt> st = writer_db_->Prepare(
+      "SELECT COALESCE(MAX(step) + 1, 0) FROM metrics WHERE trial_id = ?1 AND name_id = ?2");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, key.first).BindInt(2, key.second);
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row ? st->ColumnInt(0) : 0;
+}
+
+absl::StatusOr<std::vector<StoredPoint>> SqliteStore::MetricHistory(int64_t trial_id,
+                                                                    const std::string& name) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+  absl::StatusOr<Stmt> st =
+      name.empty()
+          ? db.Prepare(
+                "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
+                "JOIN metric_names AS n ON n.id = m.name_id WHERE m.trial_id = ?1 ORDER BY m.id")
+          : db.Prepare(
+                "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
+                "JOIN metric_names AS n ON n.id = m.name_id "
+                "WHERE m.trial_id = ?1 AND n.name = ?2 ORDER BY m.id");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, trial_id);
+  if (!name.empty()) st->BindText(2, name);
+  return ReadAll<StoredPoint>(*st, [](const Stmt& row) -> absl::StatusOr<StoredPoint> {
+    return StoredPoint{.name = row.ColumnText(0),
+                       .step = row.ColumnInt(1),
+                       .value = row.ColumnDouble(2),
+                       .time_ms = row.ColumnInt(3)};
+  });
+}
+
+absl::StatusOr<std::vector<MetricSummary>> SqliteStore::Summaries(int64_t trial_id) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+  absl::StatusOr<Stmt> st = db.Prepare(
+      "SELECT n.name, a.min_value, a.max_value, m.value, a.points, m.step "
+      "FROM (SELECT name_id, MIN(value) AS min_value, MAX(value) AS max_value, "
+      "             COUNT(*) AS points, MAX(id) AS last_id "
+      "      FROM metrics WHERE trial_id = ?1 GROUP BY name_id) AS a "
+      "JOIN metrics AS m ON m.id = a.last_id "
+      "JOIN metric_names AS n ON n.id = a.name_id "
+      "ORDER BY n.name");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, trial_id);
+  return ReadAll<MetricSummary>(*st, [](const Stmt& row) -> absl::StatusOr<MetricSummary> {
+    return MetricSummary{.name = row.ColumnText(0),
+                         .min = row.ColumnDouble(1),
+                         .max = row.ColumnDouble(2),
+                         .latest = row.ColumnDouble(3),
+                         .count = row.ColumnInt(4),
+                         .last_step = row.ColumnInt(5)};
+  });
+}
+
+absl::Status SqliteStore::DeleteMetrics(int64_t trial_id) {
+  absl::MutexLock lock(&write_mu_);
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+  for (const char* sql :
+       {"DELETE FROM metrics WHERE trial_id = ?1", "DELETE FROM report_seqs WHERE trial_id = ?1"}) {
+    absl::StatusOr<Stmt> st = db.Prepare(sql);
+    if (!st.ok()) return st.status();
+    if (absl::Status s = st->BindInt(1, trial_id).Run(); !s.ok()) return s;
+  }
+  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+  for (auto it = next_steps_.begin(); it != next_steps_.end();) {
+    if (it->first.first == trial_id) {
+      next_steps_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// ---- leaderboard ----
+
+absl::StatusOr<std::vector<TrialRecord>> SqliteStore::Leaderboard(int64_t study_id, int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("leaderboard limit is ", limit, "; use 0 for all trials or a positive count"));
+  }
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  bool maximize = false;
+  {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT maximize FROM studies WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, study_id);
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+    maximize = st->ColumnInt(0) != 0;
+  }
+  absl::StatusOr<std::vector<TrialRecord>> trials;
+  {
+    absl::StatusOr<Stmt> st =
+        maximize ? db.Prepare("SELECT " HPT_TRIAL_COLUMNS
+                              " FROM trials WHERE study_id = ?1 AND objective IS NOT NULL "
+                              "ORDER BY objective DESC, id LIMIT ?2")
+                 : db.Prepare("SELECT " HPT_TRIAL_COLUMNS
+                              " FROM trials WHERE study_id = ?1 AND objective IS NOT NULL "
+                              "ORDER BY objective ASC, id LIMIT ?2");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, study_id).BindInt(2, limit == 0 ? -1 : limit);  // LIMIT -1: no limit
+    trials = ReadAll<TrialRecord>(*st, ReadTrial);
+  }
+  if (!trials.ok()) return trials;
+  if (absl::Status s = AttachParams(db, study_id, *trials); !s.ok()) return s;
+  return trials;
+}
+
+// ---- events ----
+
+absl::Status SqliteStore::AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
+                                   const std::string& message) {
+  if (kind.empty()) return absl::InvalidArgumentError("event kind is empty");
+  const int64_t now = NowMs();
+  absl::MutexLock lock(&write_mu_);
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+  if (trial_id != 0) {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT study_id FROM trials WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, trial_id);
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+    if (st->ColumnInt(0) != study_id) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "trial ", trial_id, " belongs to study ", st->ColumnInt(0), ", not to study ", study_id));
+    }
+  }
+  absl::StatusOr<Stmt> st = db.Prepare(
+      "INSERT INTO events (study_id, trial_id, kind, message, time_ms) "
+      "VALUES (?1, ?2, ?3, ?4, ?5)");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, study_id).BindText(3, kind).BindText(4, message).BindInt(5, now);
+  if (trial_id != 0) {
+    st->BindInt(2, trial_id);
+  } else {
+    st->BindNull(2);
+  }
+  if (absl::Status s = st->Run(); !s.ok()) return s;
+  return txn->Commit();
+}
+
+absl::StatusOr<std::vector<Event>> SqliteStore::ListEvents(int64_t study_id) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+  absl::StatusOr<Stmt> st = db.Prepare(
+      "SELECT id, study_id, COALESCE(trial_id, 0), kind, message, time_ms FROM events "
+      "WHERE study_id = ?1 ORDER BY id");
+  if (!st.ok()) return st.status();
+  st->BindInt(1, study_id);
+  return ReadAll<Event>(*st, [](const Stmt& row) -> absl::StatusOr<Event> {
+    return Event{.id = row.ColumnInt(0),
+                 .study_id = row.ColumnInt(1),
+                 .trial_id = row.ColumnInt(2),
+                 .kind = row.ColumnText(3),
+                 .message = row.ColumnText(4),
+                 .time_ms = row.ColumnInt(5)};
+  });
+}
+
+#undef HPT_STUDY_COLUMNS
+#undef HPT_TRIAL_COLUMNS
+
+}  // namespace hpt::tracker
