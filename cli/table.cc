@@ -1,6 +1,7 @@
 #include "cli/table.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "nlohmann/json.hpp"
 #include "suggest/search_space.h"
@@ -26,6 +27,8 @@ size_t Width(const std::string& s) {
 }
 
 }  // namespace
+
+absl::Status PrintAligned(const Table& t, std::ostream& out);
 
 absl::Status PrintTable(const Table& t, const std::string& format, std::ostream& out) {
   if (format == "json") {
@@ -64,6 +67,23 @@ absl::Status PrintTable(const Table& t, const std::string& format, std::ostream&
     return absl::InvalidArgumentError("unknown --format \"" + format +
                                       "\"; allowed: table, json, csv");
   }
+  // Numbers (metrics and parameter values) are shown with 6 significant digits here; json and
+  // csv keep every digit.
+  Table shown = t;
+  for (auto& r : shown.rows) {
+    for (size_t c = 0; c < r.size(); ++c) {
+      absl::StatusOr<double> v = suggest::Numeric(r[c]);
+      if (v.ok() && r[c].size() > 8) {
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), "%.6g", *v);
+        r[c] = buf;
+      }
+    }
+  }
+  return PrintAligned(shown, out);
+}
+
+absl::Status PrintAligned(const Table& t, std::ostream& out) {
   std::vector<size_t> w(t.columns.size());
   for (size_t c = 0; c < t.columns.size(); ++c) w[c] = Width(t.columns[c]);
   for (const auto& r : t.rows) {

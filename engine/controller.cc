@@ -200,10 +200,10 @@ void RunState::Notify(const std::string& event) {
   progress_.pending = 0;
   for (const Active& a : active_) {
     absl::StatusOr<runner::RunStatus> st = runner_->Poll(a.name);
-    if (st.ok() && st->phase == runner::RunPhase::kRunning) {
-      ++progress_.running;
-    } else {
+    if (st.ok() && st->phase == runner::RunPhase::kPending) {
       ++progress_.pending;
+    } else {
+      ++progress_.running;  // running, or ended and not yet observed
     }
   }
   if (options_.on_progress) options_.on_progress(progress_);

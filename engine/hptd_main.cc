@@ -1,6 +1,8 @@
 // hptd: the long-running hpt engine. This first cut serves hpt.v1.MetricsService, Katib's
 // api.v1.beta1.DBManager and the gRPC health service over one tracker file; the study service
 // (submit/watch/stop) comes with the daemon issue.
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -10,10 +12,6 @@
 #include "engine/metrics_service.h"
 #include "tracker/trial_store.h"
 
-namespace {
-volatile std::sig_atomic_t g_stop = 0;
-void OnSignal(int) { g_stop = 1; }
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"hptd: the hpt engine daemon (metrics intake over gRPC into a SQLite tracker)"};
@@ -22,6 +20,13 @@ int main(int argc, char** argv) {
   app.add_option("--db", db, "tracker file (default ./hpt.db or $HPT_DB)");
   app.add_option("--listen", listen, "address to serve on (host:port)");
   CLI11_PARSE(app, argc, argv);
+
+  // SIGINT/SIGTERM are blocked in every thread (gRPC's included) and taken with sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   auto store = hpt::tracker::TrialStore::Open({}, db);
   if (!store.ok()) {
@@ -34,10 +39,9 @@ int main(int argc, char** argv) {
     std::cerr << "hptd: " << port.status().message() << "\n";
     return 1;
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
   std::cerr << "hptd: serving on port " << *port << " (db " << db << ")\n";
-  while (!g_stop) pause();
+  int sig = 0;
+  sigwait(&signals, &sig);
   std::cerr << "hptd: shutting down\n";
   server.Shutdown();
   return 0;
