@@ -47,9 +47,10 @@ struct ObjectiveSpec {
   // v1beta1: the goal is reached when best >= goal (maximize) / <= goal (inclusive);
   // v1alpha1: strictly better than the goal.
   bool goal_inclusive = true;
-  std::string metric;                        // objectiveMetricName / objectivevaluename
+  std::string metric;  // objectiveMetricName / objectivevaluename
   std::vector<std::string> additional_metrics;
-  std::map<std::string, MetricStrategy> strategies;  // every metric above has one (defaults applied)
+  // Every metric above has one, defaults applied (v1beta1: min/max by type; v1alpha1: latest).
+  std::map<std::string, MetricStrategy> strategies;
 };
 
 struct EarlyStoppingSpec {
@@ -57,7 +58,15 @@ struct EarlyStoppingSpec {
   std::vector<std::pair<std::string, std::string>> settings;
 };
 
-enum class CollectorKind { kStdOut, kFile, kTensorFlowEvent, kPrometheusMetric, kCustom, kPush, kNone };
+enum class CollectorKind {
+  kStdOut,
+  kFile,
+  kTensorFlowEvent,
+  kPrometheusMetric,
+  kCustom,
+  kPush,
+  kNone
+};
 
 struct MetricsCollectorSpec {
   CollectorKind kind = CollectorKind::kStdOut;
@@ -91,14 +100,14 @@ struct LocalOverride {
   // Replaces the primary container's command+args when the trial runs as a local process. Each
   // element is rendered like the template ({{.X}} or ${trialParameters.x}).
   std::vector<std::string> command;
-  std::string working_dir;               // relative to the study file's directory
+  std::string working_dir;  // relative to the study file's directory
   std::map<std::string, std::string> env;
 };
 
 struct HptExtensions {
   std::optional<LocalOverride> local;
-  std::optional<uint64_t> seed;          // the study's seed (default: derived from the name)
-  std::optional<int> gpus_per_trial;     // default nvidia.com/gpu limit when the template has none
+  std::optional<uint64_t> seed;       // the study's seed (default: derived from the name)
+  std::optional<int> gpus_per_trial;  // default nvidia.com/gpu limit when the template has none
   std::optional<double> trial_deadline_seconds;  // activeDeadlineSeconds for every trial
   // Files holding ConfigMaps (v1alpha1 worker-template, v1beta1 trialTemplate.configMap), relative
   // to the study file. YAML files beside the study are searched too.
@@ -110,19 +119,19 @@ struct StudySpec {
   std::string file;         // path it was loaded from ("<string>" for text)
   std::string source_yaml;  // the file's exact text
   std::string api_version, kind;
-  std::string name;         // metadata.name (v1alpha1: metadata.name; studyName kept below)
-  std::string study_name;   // v1alpha1 spec.studyName (empty for v1beta1)
-  std::string namespace_;   // metadata.namespace ("default" when absent)
+  std::string name;        // metadata.name (v1alpha1: metadata.name; studyName kept below)
+  std::string study_name;  // v1alpha1 spec.studyName (empty for v1beta1)
+  std::string namespace_;  // metadata.namespace ("default" when absent)
   std::map<std::string, std::string> labels, annotations;
-  std::string owner;        // v1alpha1 spec.owner
+  std::string owner;  // v1alpha1 spec.owner
 
   ObjectiveSpec objective;
   suggest::SearchSpace space;
   suggest::AlgorithmSpec algorithm;
   std::optional<EarlyStoppingSpec> early_stopping;
 
-  int parallel_trial_count = 3;             // v1alpha1: requestNumber
-  std::optional<int> max_trial_count;       // v1alpha1: requestcount * requestNumber
+  int parallel_trial_count = 3;        // v1alpha1: requestNumber
+  std::optional<int> max_trial_count;  // v1alpha1: requestcount * requestNumber
   std::optional<int> max_failed_trial_count;
   // v1alpha1 rounds: requestcount rounds of requestNumber trials, each round starting when the
   // previous one has finished. 0 for v1beta1.
@@ -142,8 +151,17 @@ struct StudySpec {
 // (warnings included, e.g. unknown keys); the result is InvalidArgument when any is an error, with
 // all errors in the message, and Unimplemented ("not supported yet: <feature>") when the only
 // errors are features hpt does not support yet. `diagnostics` may be null.
+// LoadStudyFile: NotFound when `path` does not exist (FailedPrecondition when it cannot be read).
+// Templates kept in ConfigMaps are looked up in the study file's other documents, then in
+// `spec.hpt.configMapFiles`, then in the *.yaml / *.yml files of the study file's directory (see
+// docs/study-reference.md).
+// Thread-safe (no shared state); reads files only.
 absl::StatusOr<StudySpec> LoadStudyFile(const std::string& path,
                                         std::vector<Diagnostic>* diagnostics);
+// The same for text already read. `file_name` names it in diagnostics and places it for the
+// ConfigMap lookup (its directory); a name that is empty or starts with '<' ("<stdin>") has no
+// directory, and only the text's own documents and spec.hpt.configMapFiles (relative to the
+// current directory) are searched.
 absl::StatusOr<StudySpec> LoadStudyText(const std::string& text, const std::string& file_name,
                                         std::vector<Diagnostic>* diagnostics);
 

@@ -1,0 +1,628 @@
+#include "engine/spec/yaml_reader.h"
+
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "yaml-cpp/eventhandler.h"
+
+namespace hpt::engine::spec_internal {
+namespace {
+
+constexpr absl::string_view kQuotedTag = "!";
+constexpr absl::string_view kStrTag = "tag:yaml.org,2002:str";
+
+// A scalar written in quotes, as a block scalar, or tagged !!str: a string whatever it looks like.
+bool IsStringScalar(const YAML::Node& node) {
+  return node.IsScalar() && (node.Tag() == kQuotedTag || node.Tag() == kStrTag);
+}
+
+bool IsNullText(absl::string_view s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
+
+std::optional<bool> BoolText(absl::string_view s) {
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  return std::nullopt;
+}
+
+bool AllOf(absl::string_view s, absl::string_view chars) {
+  return !s.empty() && s.find_first_not_of(chars) == absl::string_view::npos;
+}
+
+}  // namespace
+
+Loc LocOf(const YAML::Mark& mark) {
+  if (mark.is_null() || mark.line < 0 || mark.column < 0) return {};
+  return {mark.line + 1, mark.column + 1};
+}
+
+Loc LocOf(const YAML::Node& node) {
+  if (!node.IsDefined()) return {};
+  return LocOf(node.Mark());
+}
+
+void Sink::Push(Diagnostic::Severity severity, Loc loc, absl::string_view path, std::string message,
+                bool unsupported) {
+  Diagnostic d;
+  d.severity = severity;
+  d.file = file_;
+  d.line = loc.line;
+  d.column = loc.column;
+  d.path = std::string(path);
+  d.message = std::move(message);
+  d.unsupported = unsupported;
+  diagnostics_.push_back(std::move(d));
+}
+
+void Sink::Error(Loc loc, absl::string_view path, std::string message) {
+  Push(Diagnostic::Severity::kError, loc, path, std::move(message), false);
+}
+
+void Sink::Warning(Loc loc, absl::string_view path, std::string message) {
+  Push(Diagnostic::Severity::kWarning, loc, path, std::move(message), false);
+}
+
+void Sink::Unsupported(Loc loc, absl::string_view path, absl::string_view what) {
+  Push(Diagnostic::Severity::kError, loc, path, absl::StrCat("not supported yet: ", what), true);
+}
+
+bool Sink::HasErrors() const {
+  for (const Diagnostic& d : diagnostics_) {
+    if (d.severity == Diagnostic::Severity::kError) return true;
+  }
+  return false;
+}
+
+std::string Quote(absl::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      default:
+        out += c;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string Describe(const YAML::Node& node) {
+  if (!node.IsDefined() || node.IsNull()) return "null";
+  if (node.IsMap()) return "a map";
+  if (node.IsSequence()) return "a list";
+  if (IsStringScalar(node)) return absl::StrCat("the string ", Quote(node.Scalar()));
+  return Quote(node.Scalar());
+}
+
+std::string JoinPath(absl::string_view parent, absl::string_view key) {
+  if (parent.empty()) return std::string(key);
+  return absl::StrCat(parent, ".", key);
+}
+
+std::string IndexPath(absl::string_view parent, size_t index) {
+  return absl::StrCat(parent, "[", index, "]");
+}
+
+MapReader::MapReader(Sink* sink, const Field& field)
+    : sink_(sink), path_(field.path), loc_(field.key_loc) {
+  if (!field.present) return;
+  if (!field.node.IsMap()) {
+    sink_->Error(field.loc, path_, absl::StrCat("must be a map, got ", Describe(field.node)));
+    return;
+  }
+  Init(field.node);
+}
+
+MapReader::MapReader(Sink* sink, const YAML::Node& node, std::string path)
+    : sink_(sink), path_(std::move(path)), loc_(LocOf(node)) {
+  if (loc_.line == 0) loc_ = {1, 1};
+  if (node.IsMap()) Init(node);
+}
+
+void MapReader::Init(const YAML::Node& node) {
+  is_map_ = true;
+  for (const auto& kv : node) {
+    const YAML::Node& key = kv.first;
+    if (!key.IsScalar()) {
+      sink_->Error(LocOf(key), path_,
+                   absl::StrCat("map keys must be plain strings, got ", Describe(key)));
+      continue;
+    }
+    bool duplicate = false;
+    for (const Entry& e : entries_) {
+      if (e.key == key.Scalar()) {
+        sink_->Error(LocOf(key), JoinPath(path_, key.Scalar()),
+                     absl::StrCat("duplicate key ", Quote(key.Scalar()), " (first at line ",
+                                  LocOf(e.key_node).line, "); a key may appear once"));
+        duplicate = true;
+        break;
+      }
+    }
+    if (duplicate) continue;
+    entries_.push_back(Entry{key.Scalar(), key, kv.second, false});
+  }
+}
+
+bool MapReader::Has(absl::string_view key) const {
+  for (const Entry& e : entries_) {
+    if (e.key == key) return !e.value.IsNull();
+  }
+  return false;
+}
+
+Field MapReader::Get(absl::string_view key) {
+  Field f;
+  f.path = JoinPath(path_, key);
+  f.key_loc = loc_;
+  f.loc = loc_;
+  for (Entry& e : entries_) {
+    if (e.key != key) continue;
+    e.used = true;
+    f.key_loc = LocOf(e.key_node);
+    f.loc = f.key_loc;
+    if (e.value.IsNull()) return f;  // `key:` or `key: ~` reads as absent
+    f.present = true;
+    f.node = e.value;
+    Loc value_loc = LocOf(e.value);
+    if (value_loc.line > 0) f.loc = value_loc;
+    return f;
+  }
+  return f;
+}
+
+void MapReader::Accept(std::initializer_list<absl::string_view> keys) {
+  for (absl::string_view k : keys) {
+    for (Entry& e : entries_) {
+      if (e.key == k) e.used = true;
+    }
+  }
+}
+
+void MapReader::ReportUnknown(bool strict, absl::string_view allowed) {
+  for (Entry& e : entries_) {
+    if (e.used) continue;
+    e.used = true;
+    std::string path = JoinPath(path_, e.key);
+    if (strict) {
+      sink_->Error(LocOf(e.key_node), path,
+                   absl::StrCat("unknown key ", Quote(e.key), "; allowed keys: ", allowed));
+    } else {
+      sink_->Warning(
+          LocOf(e.key_node), path,
+          absl::StrCat("unknown key ", Quote(e.key),
+                       " is ignored (check its spelling; known keys here: ", allowed, ")"));
+    }
+  }
+}
+
+std::vector<Field> ReadList(Sink* sink, const Field& field) {
+  std::vector<Field> items;
+  if (!field.present) return items;
+  if (!field.node.IsSequence()) {
+    sink->Error(field.loc, field.path, absl::StrCat("must be a list, got ", Describe(field.node)));
+    return items;
+  }
+  size_t i = 0;
+  for (const YAML::Node& value : field.node) {
+    Field item;
+    item.path = IndexPath(field.path, i++);
+    item.node = value;  // rebinds: item.node is still unset
+    item.present = !value.IsNull();
+    // yaml-cpp marks an empty item (`-` alone) at the token after it; point at the list instead.
+    Loc loc = item.present ? LocOf(value) : Loc{};
+    item.key_loc = loc.line > 0 ? loc : field.loc;
+    item.loc = item.key_loc;
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+bool Require(Sink* sink, const Field& field, absl::string_view what) {
+  if (field.present) return true;
+  std::string message = "is required";
+  if (!what.empty()) absl::StrAppend(&message, " (", what, ")");
+  sink->Error(field.key_loc, field.path, std::move(message));
+  return false;
+}
+
+std::optional<std::string> ReadString(Sink* sink, const Field& field) {
+  if (!field.present) return std::nullopt;
+  if (!field.node.IsScalar()) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a string, got ", Describe(field.node)));
+    return std::nullopt;
+  }
+  return field.node.Scalar();
+}
+
+std::optional<double> ParseNumber(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.empty() || text.front() == '+') return std::nullopt;
+  double out = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(out)) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<int64_t> ParseInt64(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.empty() || text.front() == '+') return std::nullopt;
+  int64_t out = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  if (ec != std::errc() || ptr != text.data() + text.size()) return std::nullopt;
+  return out;
+}
+
+std::optional<int64_t> ReadInt(Sink* sink, const Field& field, int64_t min, int64_t max) {
+  if (!field.present) return std::nullopt;
+  if (!field.node.IsScalar()) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be an integer, got ", Describe(field.node)));
+    return std::nullopt;
+  }
+  std::optional<int64_t> v = ParseInt64(field.node.Scalar());
+  if (IsStringScalar(field.node)) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be an integer, got ", Describe(field.node),
+                             v ? " (write the number without quotes)" : ""));
+    return std::nullopt;
+  }
+  if (!v) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be an integer, got ", Describe(field.node)));
+    return std::nullopt;
+  }
+  if (*v < min || *v > max) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be an integer between ", min, " and ", max, ", got ", *v));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<uint64_t> ReadUint64(Sink* sink, const Field& field) {
+  if (!field.present) return std::nullopt;
+  absl::string_view text;
+  if (field.node.IsScalar() && !IsStringScalar(field.node)) {
+    text = absl::StripAsciiWhitespace(field.node.Scalar());
+    if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  }
+  uint64_t out = 0;
+  bool ok = !text.empty() && text.front() != '-' && text.front() != '+';
+  if (ok) {
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    ok = ec == std::errc() && ptr == text.data() + text.size();
+  }
+  if (!ok) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be an unsigned integer (0 to 18446744073709551615), got ",
+                             Describe(field.node)));
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::optional<double> ReadNumber(Sink* sink, const Field& field) {
+  if (!field.present) return std::nullopt;
+  std::optional<double> v;
+  if (field.node.IsScalar()) v = ParseNumber(field.node.Scalar());
+  if (!field.node.IsScalar() || !v) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a number, got ", Describe(field.node)));
+    return std::nullopt;
+  }
+  if (IsStringScalar(field.node)) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a number, got ", Describe(field.node),
+                             " (write the number without quotes)"));
+    return std::nullopt;
+  }
+  return v;
+}
+
+std::optional<double> ReadNumeric(Sink* sink, const Field& field, std::string* text) {
+  if (!field.present) return std::nullopt;
+  if (!field.node.IsScalar()) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a number (a YAML number or a string such as \"0.01\"), got ",
+                             Describe(field.node)));
+    return std::nullopt;
+  }
+  std::optional<double> v = ParseNumber(field.node.Scalar());
+  if (!v) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a number, got ", Quote(field.node.Scalar())));
+    return std::nullopt;
+  }
+  if (text != nullptr) *text = std::string(absl::StripAsciiWhitespace(field.node.Scalar()));
+  return v;
+}
+
+std::optional<bool> ReadBool(Sink* sink, const Field& field) {
+  if (!field.present) return std::nullopt;
+  std::optional<bool> v;
+  if (field.node.IsScalar() && !IsStringScalar(field.node)) v = BoolText(field.node.Scalar());
+  if (!v) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be true or false, got ", Describe(field.node)));
+  }
+  return v;
+}
+
+std::optional<std::vector<std::string>> ReadStringList(Sink* sink, const Field& field) {
+  if (!field.present) return std::nullopt;
+  if (!field.node.IsSequence()) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a list of strings, got ", Describe(field.node)));
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const Field& item : ReadList(sink, field)) {
+    if (!item.present || !item.node.IsScalar()) {
+      sink->Error(item.loc, item.path, absl::StrCat("must be a string, got ", Describe(item.node)));
+      ok = false;
+      continue;
+    }
+    out.push_back(item.node.Scalar());
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> ReadStringMap(Sink* sink, const Field& field) {
+  if (!field.present) return std::nullopt;
+  if (!field.node.IsMap()) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a map of strings, got ", Describe(field.node)));
+    return std::nullopt;
+  }
+  std::map<std::string, std::string> out;
+  bool ok = true;
+  for (const auto& kv : field.node) {
+    if (!kv.first.IsScalar()) {
+      sink->Error(LocOf(kv.first), field.path,
+                  absl::StrCat("map keys must be plain strings, got ", Describe(kv.first)));
+      ok = false;
+      continue;
+    }
+    const std::string& key = kv.first.Scalar();
+    std::string path = JoinPath(field.path, key);
+    if (out.count(key) > 0) {
+      sink->Error(LocOf(kv.first), path,
+                  absl::StrCat("duplicate key ", Quote(key), "; a key may appear once"));
+      ok = false;
+      continue;
+    }
+    if (kv.second.IsNull()) {
+      out[key] = "";
+      continue;
+    }
+    if (!kv.second.IsScalar()) {
+      sink->Error(LocOf(kv.second), path,
+                  absl::StrCat("must be a string, got ", Describe(kv.second)));
+      ok = false;
+      continue;
+    }
+    out[key] = kv.second.Scalar();
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+namespace {
+
+nlohmann::ordered_json ScalarToJson(const YAML::Node& node) {
+  using json = nlohmann::ordered_json;
+  const std::string& s = node.Scalar();
+  const std::string& tag = node.Tag();
+  if (tag == kQuotedTag || tag == kStrTag) return json(s);
+  if (tag != "?" && tag != "tag:yaml.org,2002:int" && tag != "tag:yaml.org,2002:float" &&
+      tag != "tag:yaml.org,2002:bool" && tag != "tag:yaml.org,2002:null") {
+    return json(s);  // an application tag: keep the text
+  }
+  if (IsNullText(s)) return json(nullptr);
+  if (std::optional<bool> b = BoolText(s)) return json(*b);
+
+  absl::string_view v = s;
+  bool negative = false;
+  if (!v.empty() && (v.front() == '-' || v.front() == '+')) {
+    negative = v.front() == '-';
+    v.remove_prefix(1);
+  }
+  if (AllOf(v, "0123456789")) {
+    int64_t i = 0;
+    auto r = std::from_chars(s.data(), s.data() + s.size(), i);
+    if (s.front() != '+' && r.ec == std::errc() && r.ptr == s.data() + s.size()) return json(i);
+    if (s.front() == '+' && ParseInt64(s)) return json(*ParseInt64(s));
+    uint64_t u = 0;
+    r = std::from_chars(v.data(), v.data() + v.size(), u);
+    if (!negative && r.ec == std::errc() && r.ptr == v.data() + v.size()) return json(u);
+  }
+  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'o')) {
+    absl::string_view digits = v.substr(2);
+    int base = v[1] == 'x' ? 16 : 8;
+    uint64_t u = 0;
+    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), u, base);
+    if (r.ec == std::errc() && r.ptr == digits.data() + digits.size()) {
+      if (!negative) return json(u);
+      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        return json(-static_cast<int64_t>(u));
+      }
+    }
+  }
+  // A float: digits with at most one '.', an optional exponent, at least one digit before the
+  // exponent. (from_chars alone would also take "inf" and "nan", which stay strings.)
+  if (AllOf(v, "0123456789.eE+-") && v.find_first_of("0123456789") != absl::string_view::npos &&
+      v.front() != 'e' && v.front() != 'E') {
+    if (std::optional<double> d = ParseNumber(s)) return json(*d);
+  }
+  return json(s);
+}
+
+class JsonBuilder {
+ public:
+  explicit JsonBuilder(std::string* error) : error_(error) {}
+
+  // false (with *error_ set) when the graph is too deep or too large.
+  bool Build(const YAML::Node& node, int depth, nlohmann::ordered_json* out) {
+    if (++nodes_ > kMaxJsonNodes) {
+      *error_ =
+          absl::StrCat("has more than ", kMaxJsonNodes, " values (aliases that expand too far?)");
+      return false;
+    }
+    if (depth > kMaxJsonDepth) {
+      *error_ = absl::StrCat("is nested more than ", kMaxJsonDepth,
+                             " levels deep (an alias that refers to itself?)");
+      return false;
+    }
+    if (!node.IsDefined() || node.IsNull()) {
+      *out = nullptr;
+      return true;
+    }
+    if (node.IsSequence()) {
+      *out = nlohmann::ordered_json::array();
+      for (const YAML::Node& item : node) {
+        nlohmann::ordered_json v;
+        if (!Build(item, depth + 1, &v)) return false;
+        out->push_back(std::move(v));
+      }
+      return true;
+    }
+    if (node.IsMap()) {
+      *out = nlohmann::ordered_json::object();
+      for (const auto& kv : node) {
+        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
+        nlohmann::ordered_json v;
+        if (!Build(kv.second, depth + 1, &v)) return false;
+        (*out)[key] = std::move(v);
+      }
+      return true;
+    }
+    *out = ScalarToJson(node);
+    return true;
+  }
+
+ private:
+  std::string* error_;
+  size_t nodes_ = 0;
+};
+
+}  // namespace
+
+std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::string* error) {
+  nlohmann::ordered_json out;
+  if (!JsonBuilder(error).Build(node, 0, &out)) return std::nullopt;
+  return out;
+}
+
+namespace {
+
+// Counts parser events and gives up past a budget; remembers the last place an event named.
+class EventBudget : public YAML::EventHandler {
+ public:
+  struct Exceeded {};
+  explicit EventBudget(size_t budget) : budget_(budget) {}
+  const YAML::Mark& last() const { return last_; }
+
+  void OnDocumentStart(const YAML::Mark& m) override { Tick(m); }
+  void OnDocumentEnd() override { Tick(); }
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { Tick(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { Tick(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Tick(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Tick(m);
+  }
+  void OnSequenceEnd() override { Tick(); }
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Tick(m);
+  }
+  void OnMapEnd() override { Tick(); }
+
+ private:
+  void Tick(const YAML::Mark& m) {
+    last_ = m;
+    Tick();
+  }
+  void Tick() {
+    if (++events_ > budget_) throw Exceeded{};
+  }
+  size_t budget_;
+  size_t events_ = 0;
+  YAML::Mark last_ = YAML::Mark::null_mark();
+};
+
+}  // namespace
+
+std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text, std::string* error,
+                                                         Loc* error_loc) {
+  std::string source(text);
+  // Well-formed YAML yields at most a few events per character (`a:` is a key and a null).
+  EventBudget budget(4 * source.size() + 64);
+  try {
+    std::istringstream in(source);
+    YAML::Parser parser(in);
+    while (parser.HandleNextDocument(budget)) {
+    }
+  } catch (const EventBudget::Exceeded&) {
+    *error =
+        "malformed YAML: the parser does not terminate here (a ',' outside any [...] or "
+        "{...}?)";
+    *error_loc = LocOf(budget.last());
+    return std::nullopt;
+  } catch (const YAML::Exception& e) {
+    *error = absl::StrCat("malformed YAML: ", e.msg);
+    *error_loc = LocOf(e.mark);
+    return std::nullopt;
+  }
+  try {
+    return YAML::LoadAll(source);
+  } catch (const YAML::Exception& e) {
+    *error = absl::StrCat("malformed YAML: ", e.msg);
+    *error_loc = LocOf(e.mark);
+    return std::nullopt;
+  }
+}
+
+int ScalarTextLine(const YAML::Node& node, absl::string_view source) {
+  Loc loc = LocOf(node);
+  if (loc.line == 0) return 0;
+  int pos = node.Mark().pos;
+  if (pos >= 0 && static_cast<size_t>(pos) < source.size() &&
+      (source[pos] == '|' || source[pos] == '>')) {
+    return loc.line + 1;
+  }
+  return loc.line;
+}
+
+}  // namespace hpt::engine::spec_internal

@@ -1,0 +1,190 @@
+// Internal to engine/spec: typed, located reading of yaml-cpp nodes for the study loader.
+//
+// Everything here reports problems into a Sink (file:line:column, field path, what is allowed)
+// instead of throwing or stopping, so that one pass over a study finds every problem.
+//
+//   Sink sink("study.yaml");
+//   MapReader root(&sink, doc, "");
+//   Field name = MapReader(&sink, root.Get("metadata")).Get("name");
+//   std::optional<std::string> s = ReadString(&sink, name);   // nullopt: absent or reported
+//
+// Not part of the public API: nothing outside engine/spec includes this header.
+// Thread-compatible (no shared state).
+#ifndef HPT_ENGINE_SPEC_YAML_READER_H_
+#define HPT_ENGINE_SPEC_YAML_READER_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "engine/spec/study_spec.h"
+#include "nlohmann/json.hpp"
+#include "yaml-cpp/yaml.h"
+
+namespace hpt::engine::spec_internal {
+
+// A 1-based position in a file; {0, 0} when unknown.
+struct Loc {
+  int line = 0;
+  int column = 0;
+};
+
+// The 1-based position of `node` (yaml-cpp marks are 0-based); {0, 0} for a node without a mark.
+Loc LocOf(const YAML::Node& node);
+Loc LocOf(const YAML::Mark& mark);
+
+// Collects diagnostics for one load.
+class Sink {
+ public:
+  explicit Sink(std::string file) : file_(std::move(file)) {}
+
+  const std::string& file() const { return file_; }
+
+  void Error(Loc loc, absl::string_view path, std::string message);
+  void Warning(Loc loc, absl::string_view path, std::string message);
+  // An error with `unsupported` set; the message reads "not supported yet: <what>".
+  void Unsupported(Loc loc, absl::string_view path, absl::string_view what);
+  // The same, for a diagnostic in another file (a ConfigMap file).
+  void Add(Diagnostic d) { diagnostics_.push_back(std::move(d)); }
+
+  bool HasErrors() const;
+  std::vector<Diagnostic>& diagnostics() { return diagnostics_; }
+
+ private:
+  void Push(Diagnostic::Severity severity, Loc loc, absl::string_view path, std::string message,
+            bool unsupported);
+
+  std::string file_;
+  std::vector<Diagnostic> diagnostics_;
+};
+
+// How a node reads in a message: `"abc"` (plain scalar), `the string "3"` (quoted scalar),
+// `a map`, `a list`, `null`.
+std::string Describe(const YAML::Node& node);
+
+// Quotes `s` for a message: "abc" with `"` and `\` escaped and control characters shown as \n etc.
+std::string Quote(absl::string_view s);
+
+// "a.b" / "a[3]" path joins; an empty parent gives the bare key.
+std::string JoinPath(absl::string_view parent, absl::string_view key);
+std::string IndexPath(absl::string_view parent, size_t index);
+
+// One field of a map (or one item of a list) as found in the file.
+struct Field {
+  bool present = false;  // false when the key is absent or its value is null (`key:` / `key: ~`)
+  YAML::Node node;       // the value; only meaningful when `present`
+  std::string path;      // e.g. "spec.parameters[2].feasibleSpace.min"
+  Loc key_loc;           // the key (the enclosing map's key when the key is absent)
+  Loc loc;               // the value (key_loc when absent or null)
+  explicit operator bool() const { return present; }
+
+  Field() = default;
+  Field(const Field&) = default;
+  // Assigning a YAML::Node that already refers to a node rewrites the referred node in the
+  // document (yaml-cpp's reference semantics), so Fields are never assigned, only initialized.
+  Field& operator=(const Field&) = delete;
+};
+
+// Reads one mapping node. Keys that are asked for (Get) or declared (Accept) are known; the rest
+// are reported by ReportUnknown. Duplicate keys and non-scalar keys are errors, reported once at
+// construction; Get returns the first occurrence.
+class MapReader {
+ public:
+  // `field` absent: an empty map. Present but not a map: an error ("must be a map, got a list").
+  MapReader(Sink* sink, const Field& field);
+  // A document root.
+  MapReader(Sink* sink, const YAML::Node& node, std::string path);
+
+  bool is_map() const { return is_map_; }
+  const std::string& path() const { return path_; }
+  // Where this map's key is (or the map itself for a root): the place to report a missing key.
+  Loc loc() const { return loc_; }
+  bool Has(absl::string_view key) const;
+
+  // The field `key`; marks it known. Absent keys give a Field with present=false, the would-be
+  // path, and this map's location.
+  Field Get(absl::string_view key);
+  // Marks keys as known without reading them (accepted and ignored).
+  void Accept(std::initializer_list<absl::string_view> keys);
+  // Every key never asked for or accepted: a warning ("unknown key ... ; hpt ignores it"), or an
+  // error when `strict`. `allowed` lists the keys this map takes, for the message.
+  void ReportUnknown(bool strict, absl::string_view allowed);
+
+ private:
+  struct Entry {
+    std::string key;
+    YAML::Node key_node;
+    YAML::Node value;
+    bool used = false;
+  };
+  void Init(const YAML::Node& node);
+
+  Sink* sink_;
+  std::string path_;
+  Loc loc_;
+  bool is_map_ = false;
+  std::vector<Entry> entries_;
+};
+
+// The items of a list field (each a Field with path "x[i]"). Absent: empty. Present but not a list:
+// an error and empty.
+std::vector<Field> ReadList(Sink* sink, const Field& field);
+
+// Reports "is required" (plus `what`, e.g. "a list of {name, value}") when `field` is absent.
+// Returns field.present.
+bool Require(Sink* sink, const Field& field, absl::string_view what);
+
+// Scalar readers. Each returns nullopt when the field is absent (nothing reported) or when the
+// value is wrong (reported at the value's location with what is allowed).
+//
+// Any scalar, plain or quoted.
+std::optional<std::string> ReadString(Sink* sink, const Field& field);
+// A plain (unquoted) integer in [min, max], as Kubernetes reads an int field; a quoted one is an
+// error that says to remove the quotes.
+std::optional<int64_t> ReadInt(Sink* sink, const Field& field, int64_t min, int64_t max);
+std::optional<uint64_t> ReadUint64(Sink* sink, const Field& field);
+// A plain finite number.
+std::optional<double> ReadNumber(Sink* sink, const Field& field);
+// A finite number written as a YAML number or a string (Katib's feasible values): "0.01" or 0.01.
+// Also returns the text as written in `text` when non-null.
+std::optional<double> ReadNumeric(Sink* sink, const Field& field, std::string* text);
+// true/false (also True/TRUE/False/FALSE), unquoted.
+std::optional<bool> ReadBool(Sink* sink, const Field& field);
+// A list of scalars.
+std::optional<std::vector<std::string>> ReadStringList(Sink* sink, const Field& field);
+// A map of scalar values (labels, env).
+std::optional<std::map<std::string, std::string>> ReadStringMap(Sink* sink, const Field& field);
+
+// The whole of `text` as a finite number (leading '+' and surrounding blanks allowed).
+std::optional<double> ParseNumber(absl::string_view text);
+// The whole of `text` as a decimal integer (leading '+' allowed).
+std::optional<int64_t> ParseInt64(absl::string_view text);
+
+// Converts a YAML node to JSON the way Kubernetes reads a manifest: maps become objects (file order
+// kept), lists arrays; quoted and block scalars stay strings; plain scalars are typed by YAML's
+// core schema (null, true/false, integers incl. 0x/0o, floats; .inf/.nan stay strings). A
+// non-scalar map key is stringified by its text.
+// Aliases can make a YAML graph cyclic or exponentially large: deeper than kMaxJsonDepth or larger
+// than kMaxJsonNodes gives nullopt with the reason in `*error`. Throws nothing.
+inline constexpr int kMaxJsonDepth = 100;
+inline constexpr size_t kMaxJsonNodes = 1'000'000;
+std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::string* error);
+
+// Parses every document of `text` (null documents included, as yaml-cpp gives them). On malformed
+// YAML returns nullopt with the message in `*error` and its place in `*error_loc`.
+// yaml-cpp 0.7 never returns, allocating without bound, on some malformed input (a ',' at the top
+// of a document, outside any [...] or {...}); an event-only pass with a budget proportional to the
+// text's size runs first and turns that into an error. Throws nothing.
+std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text, std::string* error,
+                                                         Loc* error_loc);
+
+// The 1-based line where the text of scalar `node` begins in `source` (the file the node was parsed
+// from): for a block scalar (`|`, `|-`, `>`) the line after its indicator.
+int ScalarTextLine(const YAML::Node& node, absl::string_view source);
+
+}  // namespace hpt::engine::spec_internal
+
+#endif  // HPT_ENGINE_SPEC_YAML_READER_H_

@@ -1,0 +1,281 @@
+// End-to-end runs of the study controller: real processes (local runner), a real SQLite tracker
+// file, a real gRPC metrics server on loopback, real study YAML through the loader.
+#include "engine/controller.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/metrics_service.h"
+#include "engine/validate.h"
+#include "trial_runner/local/local_runner.h"
+
+namespace hpt::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using tracker::StudyState;
+using tracker::TrialState;
+
+// A v1beta1 experiment whose trial runs `script` under sh -c; ${trialParameters.x} is x's value.
+std::string Experiment(const std::string& name, const std::string& script,
+                       const std::string& extra_spec,
+                       const std::string& objective =
+                           "    type: minimize\n"
+                           "    objectiveMetricName: loss\n") {
+  return R"(apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  name: )" +
+         name + R"(
+  annotations:
+    ai.bloomberg.com/project: foo
+spec:
+  objective:
+)" + objective +
+         R"(  algorithm:
+    algorithmName: random
+)" + extra_spec +
+         R"(
+  parameters:
+    - name: x
+      parameterType: double
+      feasibleSpace: {min: "0", max: "1"}
+  trialTemplate:
+    primaryContainerName: main
+    trialParameters:
+      - {name: x, reference: x}
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: main
+                image: busybox
+                command: ["sh", "-c", ")" +
+         script + R"("]
+            restartPolicy: Never
+)";
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("controller_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto store = tracker::TrialStore::Open({}, (dir_ / "hpt.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    server_ = std::make_unique<MetricsServer>(store_.get(), MetricsServerOptions{});
+    auto port = server_->Start("127.0.0.1:0");
+    ASSERT_TRUE(port.ok()) << port.status();
+    endpoint_ = "127.0.0.1:" + std::to_string(*port);
+    runner::LocalRunnerOptions ro;
+    ro.grace_period_seconds = 1;
+    runner_ = std::make_unique<runner::LocalRunner>(ro);
+  }
+
+  void TearDown() override {
+    runner_.reset();
+    server_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  absl::StatusOr<tracker::StudyRecord> RunYaml(const std::string& yaml) {
+    const fs::path file = dir_ / "study.yaml";
+    std::ofstream(file) << yaml;
+    std::vector<Diagnostic> diags;
+    absl::StatusOr<StudySpec> spec = LoadAndCheckStudy(file.string(), &diags);
+    if (!spec.ok()) return spec.status();
+    StudyController c(
+        *spec, store_.get(), runner_.get(),
+        {.endpoint = endpoint_, .runs_dir = (dir_ / "runs").string(), .poll_interval_ms = 20});
+    return c.Run();
+  }
+
+  std::map<TrialState, int> Count(int64_t study_id) {
+    std::map<TrialState, int> n;
+    absl::StatusOr<std::vector<tracker::TrialRecord>> trials = store_->ListTrials(study_id);
+    EXPECT_TRUE(trials.ok()) << trials.status();
+    if (!trials.ok()) return n;
+    for (const tracker::TrialRecord& t : *trials) ++n[t.state];
+    return n;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<tracker::TrialStore> store_;
+  std::unique_ptr<MetricsServer> server_;
+  std::string endpoint_;
+  std::unique_ptr<runner::LocalRunner> runner_;
+};
+
+TEST_F(ControllerTest, RunsToMaxTrialCountWithStdOutMetrics) {
+  auto study = RunYaml(Experiment("stdout", "echo epoch=1 loss=${trialParameters.x}",
+                                  "  parallelTrialCount: 2\n  maxTrialCount: 5"));
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded);
+  EXPECT_EQ(study->reason, "ExperimentMaxTrialsReached");
+  EXPECT_EQ(study->project, "foo");
+  auto trials = store_->ListTrials(study->id);
+  ASSERT_EQ(trials->size(), 5u);
+  for (const tracker::TrialRecord& t : *trials) {
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
+    ASSERT_TRUE(t.objective.has_value()) << t.name;
+    // The objective is exactly the value the trial printed: its own parameter.
+    EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
+    EXPECT_NE(t.manifest.find("loss=" + t.params[0].second), std::string::npos) << t.manifest;
+  }
+  auto board = store_->Leaderboard(study->id, 0);
+  ASSERT_EQ(board->size(), 5u);
+  for (size_t i = 1; i < board->size(); ++i) {
+    EXPECT_LE(*(*board)[i - 1].objective, *(*board)[i].objective);
+  }
+}
+
+TEST_F(ControllerTest, SameSeedGivesSameTrials) {
+  const std::string yaml =
+      Experiment("seeded", "echo loss=${trialParameters.x}", "  maxTrialCount: 3");
+  auto a = RunYaml(yaml);
+  auto b = RunYaml(yaml);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(b->name, "seeded-2");  // the name was taken: a suffix, nothing overwritten
+  auto ta = store_->ListTrials(a->id);
+  auto tb = store_->ListTrials(b->id);
+  ASSERT_EQ(ta->size(), tb->size());
+  for (size_t i = 0; i < ta->size(); ++i) EXPECT_EQ((*ta)[i].params, (*tb)[i].params);
+}
+
+TEST_F(ControllerTest, FailingTrialsFailTheStudyAtMaxFailedTrialCount) {
+  auto study = RunYaml(Experiment("failing", "echo boom >&2; exit 1",
+                                  "  parallelTrialCount: 1\n  maxTrialCount: 5\n"
+                                  "  maxFailedTrialCount: 2"));
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kFailed);
+  EXPECT_EQ(study->reason, "ExperimentFailed");
+  auto trials = store_->ListTrials(study->id);
+  ASSERT_EQ(trials->size(), 2u);
+  for (const tracker::TrialRecord& t : *trials) {
+    EXPECT_EQ(t.state, TrialState::kFailed);
+    EXPECT_EQ(t.reason, "TrialFailed. Job reason: Error");
+    EXPECT_NE(t.message.find("exit status 1"), std::string::npos) << t.message;
+    EXPECT_NE(t.message.find("boom"), std::string::npos) << t.message;  // the log's tail
+  }
+}
+
+TEST_F(ControllerTest, TrialWithoutObjectiveIsMetricsUnavailable) {
+  auto study = RunYaml(Experiment("silent", "echo accuracy=0.5", "  maxTrialCount: 2"));
+  ASSERT_TRUE(study.ok()) << study.status();
+  auto n = Count(study->id);
+  EXPECT_EQ(n[TrialState::kMetricsUnavailable], 2);
+  auto t = store_->ListTrials(study->id);
+  EXPECT_NE((*t)[0].message.find("never reported the objective metric \"loss\""), std::string::npos)
+      << (*t)[0].message;
+  // maxFailedTrialCount is not set: the study still completes on its budget.
+  EXPECT_EQ(study->reason, "ExperimentMaxTrialsReached");
+}
+
+TEST_F(ControllerTest, DeadlineKillsTheTrial) {
+  std::string yaml = Experiment("slow", "sleep 30", "  maxTrialCount: 1");
+  yaml += "  hpt:\n    trialDeadlineSeconds: 1\n";
+  auto study = RunYaml(yaml);
+  ASSERT_TRUE(study.ok()) << study.status();
+  auto t = store_->ListTrials(study->id);
+  ASSERT_EQ(t->size(), 1u);
+  EXPECT_EQ((*t)[0].state, TrialState::kFailed);
+  EXPECT_EQ((*t)[0].reason, "TrialFailed. Job reason: DeadlineExceeded");
+}
+
+TEST_F(ControllerTest, GoalStopsTheStudyAndKillsRunningTrials) {
+  // The first trial reaches the goal at once; the others would run for 30 s.
+  auto study = RunYaml(Experiment(
+      "goal", "if [ $HPT_TRIAL_ID = goal-00001 ]; then echo loss=0.01; else sleep 30; fi",
+      "  parallelTrialCount: 3\n  maxTrialCount: 10",
+      "    type: minimize\n    goal: 0.05\n    objectiveMetricName: loss\n"));
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded);
+  EXPECT_EQ(study->reason, "ExperimentGoalReached");
+  auto n = Count(study->id);
+  EXPECT_EQ(n[TrialState::kSucceeded], 1);
+  EXPECT_EQ(n[TrialState::kKilled], 2);
+}
+
+TEST_F(ControllerTest, StudyJobV1alpha1WithGoTemplateRunsInRounds) {
+  const std::string yaml = R"(apiVersion: "kubeflow.org/v1alpha1"
+kind: StudyJob
+metadata:
+  namespace: kubeflow
+  name: alpha
+spec:
+  studyName: alpha
+  owner: crd
+  optimizationtype: maximize
+  objectivevaluename: Validation-accuracy
+  requestcount: 2
+  parameterconfigs:
+    - name: --lr
+      parametertype: double
+      feasible:
+        min: "0.01"
+        max: "0.03"
+    - name: --optimizer
+      parametertype: categorical
+      feasible:
+        list: [sgd, adam]
+  workerSpec:
+    goTemplate:
+        rawTemplate: |-
+          apiVersion: batch/v1
+          kind: Job
+          metadata:
+            name: {{.WorkerID}}
+            namespace: kubeflow
+          spec:
+            template:
+              spec:
+                containers:
+                - name: {{.WorkerID}}
+                  image: katib/mxnet-mnist-example
+                  command:
+                  - "sh"
+                  - "-c"
+                  - 'for a in "$@"; do echo "arg $a"; done; echo Validation-accuracy=0.5'
+                  - "worker"
+                  {{- with .HyperParameters}}
+                  {{- range .}}
+                  - "{{.Name}}={{.Value}}"
+                  {{- end}}
+                  {{- end}}
+                restartPolicy: Never
+  suggestionSpec:
+    suggestionAlgorithm: "random"
+    requestNumber: 3
+)";
+  auto study = RunYaml(yaml);
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded);
+  auto trials = store_->ListTrials(study->id);
+  ASSERT_EQ(trials->size(), 6u);  // 2 rounds x 3
+  for (const tracker::TrialRecord& t : *trials) {
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
+    EXPECT_EQ(t.objective, 0.5);
+    // The rendered Go template passed the parameters as flags.
+    std::ifstream log(dir_ / "runs" / study->name / t.name / "trial.log");
+    std::string text((std::istreambuf_iterator<char>(log)), {});
+    EXPECT_NE(text.find("arg --lr=" + t.params[0].second), std::string::npos) << text;
+    EXPECT_NE(text.find("arg --optimizer=" + t.params[1].second), std::string::npos) << text;
+  }
+}
+
+}  // namespace
+}  // namespace hpt::engine
