@@ -18,8 +18,8 @@ struct GlobalOptions {
 struct RunOptions {
   std::string study;
   std::string name;
-  std::string gpus;        // "0,1" or empty
-  std::string runs_dir;    // empty: <dir of db>/hpt-runs
+  std::string gpus;      // "0,1" or empty
+  std::string runs_dir;  // empty: <dir of db>/hpt-runs
   bool let_running_finish = false;
   int top = 10;
 };

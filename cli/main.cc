@@ -28,10 +28,14 @@ int main(int argc, char** argv) {
 
   // run
   hpt::cli::RunOptions run;
-  CLI::App* run_cmd = app.add_subcommand("run", "run a study on this machine: local processes, "
-                                                "metrics over gRPC into the tracker file");
-  run_cmd->add_option("study", run.study, "study YAML (Katib StudyJob v1alpha1 or Experiment "
-                                          "v1beta1)")->required();
+  CLI::App* run_cmd = app.add_subcommand("run",
+                                         "run a study on this machine: local processes, "
+                                         "metrics over gRPC into the tracker file");
+  run_cmd
+      ->add_option("study", run.study,
+                   "study YAML (Katib StudyJob v1alpha1 or Experiment "
+                   "v1beta1)")
+      ->required();
   run_cmd->add_option("--name", run.name, "study name in the tracker (default metadata.name)");
   run_cmd->add_option("--gpus", run.gpus, "GPU ids to hand out by nvidia.com/gpu limits, e.g. 0,1");
   run_cmd->add_option("--runs-dir", run.runs_dir,

@@ -24,8 +24,8 @@ using tracker::TrialRecord;
 
 absl::StatusOr<std::unique_ptr<tracker::TrialStore>> OpenExisting(const std::string& db) {
   if (!std::filesystem::exists(db)) {
-    return absl::NotFoundError(absl::StrCat("no tracker file ", db,
-                                            " (run a study first, or pass --db PATH / HPT_DB)"));
+    return absl::NotFoundError(
+        absl::StrCat("no tracker file ", db, " (run a study first, or pass --db PATH / HPT_DB)"));
   }
   return tracker::TrialStore::Open({}, db);
 }
@@ -40,8 +40,9 @@ absl::StatusOr<StudyRecord> ResolveStudy(tracker::TrialStore* store, const std::
       if (all.ok()) {
         for (const StudyRecord& r : *all) names.push_back(r.name);
       }
-      return absl::NotFoundError(absl::StrCat("no study \"", name, "\"; studies: ",
-                                              names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
+      return absl::NotFoundError(
+          absl::StrCat("no study \"", name,
+                       "\"; studies: ", names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
     }
     return s;
   }
@@ -51,8 +52,9 @@ absl::StatusOr<StudyRecord> ResolveStudy(tracker::TrialStore* store, const std::
   if (all->size() > 1) {
     std::vector<std::string> names;
     for (const StudyRecord& r : *all) names.push_back(r.name);
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the tracker file holds ", all->size(), " studies; name one: ", absl::StrJoin(names, ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the tracker file holds ", all->size(),
+                     " studies; name one: ", absl::StrJoin(names, ", ")));
   }
   return all->front();
 }
@@ -175,7 +177,8 @@ int Trials(const GlobalOptions& g, const QueryOptions& q) {
   if (!study.ok()) return Fail(study.status());
   absl::StatusOr<std::vector<TrialRecord>> trials = (*store)->ListTrials(study->id);
   if (!trials.ok()) return Fail(trials.status());
-  absl::Status s = PrintTable(TrialTable(store->get(), *study, *trials, false), q.format, std::cout);
+  absl::Status s =
+      PrintTable(TrialTable(store->get(), *study, *trials, false), q.format, std::cout);
   return s.ok() ? 0 : Fail(s);
 }
 
@@ -227,8 +230,11 @@ int Show(const GlobalOptions& g, const QueryOptions& q) {
     j["objective"] = t->objective ? nlohmann::json(*t->objective) : nlohmann::json(nullptr);
     for (const auto& [name, value] : t->params) j["params"][name] = value;
     for (const tracker::MetricSummary& m : *sums) {
-      j["metrics"][m.name] = {{"min", m.min}, {"max", m.max}, {"latest", m.latest},
-                              {"count", m.count}, {"last_step", m.last_step}};
+      j["metrics"][m.name] = {{"min", m.min},
+                              {"max", m.max},
+                              {"latest", m.latest},
+                              {"count", m.count},
+                              {"last_step", m.last_step}};
     }
     nlohmann::json manifest = nlohmann::json::parse(t->manifest, nullptr, false);
     j["manifest"] = manifest.is_discarded() ? nlohmann::json(t->manifest) : manifest;

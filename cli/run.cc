@@ -64,10 +64,9 @@ class ProgressPrinter {
     std::string best = p.best ? absl::StrCat("best ", metric_, "=", suggest::FormatDouble(*p.best),
                                              " (", p.best_trial, ")")
                               : "best -";
-    std::string counts = absl::StrCat(p.finished(), "/",
-                                      p.max_trials ? std::to_string(*p.max_trials) : "?",
-                                      " done, ", p.running, " running, ", p.pending, " pending, ",
-                                      p.failed + p.metrics_unavailable, " failed");
+    std::string counts = absl::StrCat(
+        p.finished(), "/", p.max_trials ? std::to_string(*p.max_trials) : "?", " done, ", p.running,
+        " running, ", p.pending, " pending, ", p.failed + p.metrics_unavailable, " failed");
     if (!tty_) {
       if (p.last_event != last_event_) std::cout << "[" << counts << "] " << p.last_event << "\n";
       last_event_ = p.last_event;
@@ -137,9 +136,8 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
 
   engine::ControllerOptions co;
   co.endpoint = absl::StrCat("127.0.0.1:", *port);
-  co.runs_dir = !o.runs_dir.empty()
-                    ? o.runs_dir
-                    : (fs::absolute(g.db).parent_path() / "hpt-runs").string();
+  co.runs_dir =
+      !o.runs_dir.empty() ? o.runs_dir : (fs::absolute(g.db).parent_path() / "hpt-runs").string();
   co.python_path = FindPythonPath();
   co.study_name = o.name;
   co.stop_running_on_completion = !o.let_running_finish;
@@ -147,8 +145,9 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   co.on_progress = [&printer](const engine::Progress& p) { printer(p); };
 
   std::cout << "hpt: study " << (o.name.empty() ? spec->name : o.name) << " ("
-            << spec->algorithm.name << ", objective " << (spec->objective.maximize ? "maximize " : "minimize ")
-            << spec->objective.metric << ") -> " << g.db << "; metrics on " << co.endpoint << "\n";
+            << spec->algorithm.name << ", objective "
+            << (spec->objective.maximize ? "maximize " : "minimize ") << spec->objective.metric
+            << ") -> " << g.db << "; metrics on " << co.endpoint << "\n";
   engine::StudyController controller(*spec, store->get(), &runner, co);
   g_controller = &controller;
   std::signal(SIGINT, OnSignal);

@@ -87,7 +87,8 @@ absl::Status PrintAligned(const Table& t, std::ostream& out) {
   std::vector<size_t> w(t.columns.size());
   for (size_t c = 0; c < t.columns.size(); ++c) w[c] = Width(t.columns[c]);
   for (const auto& r : t.rows) {
-    for (size_t c = 0; c < t.columns.size() && c < r.size(); ++c) w[c] = std::max(w[c], Width(r[c]));
+    for (size_t c = 0; c < t.columns.size() && c < r.size(); ++c)
+      w[c] = std::max(w[c], Width(r[c]));
   }
   auto line = [&](const std::vector<std::string>& cells) {
     for (size_t c = 0; c < t.columns.size(); ++c) {

@@ -83,9 +83,10 @@ std::optional<double> ObjectiveFrom(const StudySpec& spec,
   for (const tracker::MetricSummary& m : summaries) {
     if (m.name != spec.objective.metric || m.count == 0) continue;
     auto it = spec.objective.strategies.find(m.name);
-    MetricStrategy st = it != spec.objective.strategies.end()
-                            ? it->second
-                            : (spec.objective.maximize ? MetricStrategy::kMax : MetricStrategy::kMin);
+    MetricStrategy st =
+        it != spec.objective.strategies.end()
+            ? it->second
+            : (spec.objective.maximize ? MetricStrategy::kMax : MetricStrategy::kMin);
     switch (st) {
       case MetricStrategy::kMin:
         return m.min;
@@ -145,8 +146,8 @@ class RunState {
   std::unique_ptr<suggest::Sampler> sampler_;
   std::vector<Active> active_;
   Progress progress_;
-  int rounds_ = 0;             // v1alpha1 suggestion rounds issued
-  bool exhausted_ = false;     // the sampler returned fewer than asked
+  int rounds_ = 0;          // v1alpha1 suggestion rounds issued
+  bool exhausted_ = false;  // the sampler returned fewer than asked
   bool goal_reached_ = false;
 };
 
@@ -216,12 +217,14 @@ absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
   const std::string token = NewTrialToken();
   const fs::path trial_dir = fs::absolute(fs::path(options_.runs_dir) / study_.name / name);
 
-  tracker::NewTrial nt{.study_id = study_.id, .name = name, .seed = trial_seed,
-                       .token_hash = HashToken(token)};
+  tracker::NewTrial nt{
+      .study_id = study_.id, .name = name, .seed = trial_seed, .token_hash = HashToken(token)};
   for (const suggest::ParamValue& p : params) nt.params.emplace_back(p.name, p.value);
 
-  TrialContext ctx{.study_name = study_.name, .trial_name = name,
-                   .namespace_ = spec_.namespace_, .params = params};
+  TrialContext ctx{.study_name = study_.name,
+                   .trial_name = name,
+                   .namespace_ = spec_.namespace_,
+                   .params = params};
   absl::StatusOr<RenderedTrial> r = RenderTrial(spec_, ctx);
   if (r.ok()) nt.manifest = r->manifest.dump(2);
   absl::StatusOr<TrialRecord> t = store_->CreateTrial(nt);
@@ -241,12 +244,15 @@ absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
   fs::create_directories(trial_dir, ec);
   if (ec) return fail("LaunchFailed", "cannot create " + trial_dir.string() + ": " + ec.message());
 
-  runner::TrialLaunch launch{.trial_name = name, .study_name = study_.name, .argv = r->argv,
-                             .env = r->env, .gpus = r->gpus,
+  runner::TrialLaunch launch{.trial_name = name,
+                             .study_name = study_.name,
+                             .argv = r->argv,
+                             .env = r->env,
+                             .gpus = r->gpus,
                              .deadline_seconds = r->active_deadline_seconds};
   launch.working_dir = !r->working_dir.empty() ? r->working_dir
-                       : spec_.hpt.local ? fs::absolute(spec_.file).parent_path().string()
-                                         : trial_dir.string();
+                       : spec_.hpt.local       ? fs::absolute(spec_.file).parent_path().string()
+                                               : trial_dir.string();
   launch.log_path = (trial_dir / "trial.log").string();
   launch.env["HPT_TRIAL_ID"] = name;
   launch.env["HPT_TRIAL_TOKEN"] = token;
@@ -261,8 +267,9 @@ absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
     launch.env["PYTHONPATH"] =
         old && *old ? absl::StrCat(options_.python_path, ":", old) : options_.python_path;
   }
-  store_->AddEvent(study_.id, t->id, "TrialCreated",
-                   absl::StrCat("launched in ", launch.working_dir, "; log ", launch.log_path))
+  store_
+      ->AddEvent(study_.id, t->id, "TrialCreated",
+                 absl::StrCat("launched in ", launch.working_dir, "; log ", launch.log_path))
       .IgnoreError();
   if (absl::Status s = runner_->Launch(launch); !s.ok()) {
     return fail("LaunchFailed", std::string(s.message()));
@@ -316,8 +323,9 @@ absl::Status RunState::CollectFallbackMetrics(const Active& a) {
   for (const runner::TextMetric& m : found) {
     points.push_back({.name = m.name, .value = m.value, .time_ms = m.time_ms});
   }
-  store_->AddEvent(study_.id, a.id, "MetricsCollected",
-                   absl::StrCat(points.size(), " points parsed from ", path))
+  store_
+      ->AddEvent(study_.id, a.id, "MetricsCollected",
+                 absl::StrCat(points.size(), " points parsed from ", path))
       .IgnoreError();
   return store_->AppendMetrics(a.id, 0, points).status();
 }
@@ -346,10 +354,10 @@ absl::Status RunState::Finish(const Active& a, const runner::RunStatus& st) {
     } else {
       state = TrialState::kMetricsUnavailable;
       reason = "MetricsUnavailable";
-      message = absl::StrCat("the trial succeeded but never reported the objective metric \"",
-                             spec_.objective.metric, "\" (over gRPC, or as \"",
-                             spec_.objective.metric, "=<number>\" lines on stdout); log: ",
-                             a.log_path);
+      message =
+          absl::StrCat("the trial succeeded but never reported the objective metric \"",
+                       spec_.objective.metric, "\" (over gRPC, or as \"", spec_.objective.metric,
+                       "=<number>\" lines on stdout); log: ", a.log_path);
     }
   } else {
     state = TrialState::kFailed;
@@ -378,10 +386,9 @@ absl::Status RunState::Finish(const Active& a, const runner::RunStatus& st) {
         const double g = *spec_.objective.goal;
         // v1alpha1 compares the trial's last value strictly; v1beta1 the best value, inclusive.
         const double v = *objective;
-        goal_reached_ = goal_reached_ ||
-                        (spec_.objective.goal_inclusive
-                             ? (spec_.objective.maximize ? v >= g : v <= g)
-                             : (spec_.objective.maximize ? v > g : v < g));
+        goal_reached_ = goal_reached_ || (spec_.objective.goal_inclusive
+                                              ? (spec_.objective.maximize ? v >= g : v <= g)
+                                              : (spec_.objective.maximize ? v > g : v < g));
       }
       break;
     case TrialState::kMetricsUnavailable:
@@ -407,8 +414,8 @@ absl::Status RunState::Observe() {
     if (st->phase == runner::RunPhase::kRunning) {
       absl::StatusOr<TrialRecord> t = store_->GetTrial(active_[i].id);
       if (t.ok() && t->state == TrialState::kPending) {
-        store_->SetTrialState(active_[i].id, TrialState::kRunning, "TrialRunning",
-                              "Trial is running")
+        store_
+            ->SetTrialState(active_[i].id, TrialState::kRunning, "TrialRunning", "Trial is running")
             .IgnoreError();
       }
     }
@@ -431,14 +438,14 @@ bool RunState::Complete(tracker::StudyState* state, std::string* reason, std::st
   if (goal_reached_) {
     *state = tracker::StudyState::kSucceeded;
     *reason = "ExperimentGoalReached";
-    *message = absl::StrCat("Experiment has succeeded because Objective goal has reached: ",
-                            p.best_trial, " ", spec_.objective.metric, "=",
-                            suggest::FormatDouble(*p.best));
+    *message =
+        absl::StrCat("Experiment has succeeded because Objective goal has reached: ", p.best_trial,
+                     " ", spec_.objective.metric, "=", suggest::FormatDouble(*p.best));
     return true;
   }
   const int bad = p.failed + p.metrics_unavailable;
-  if (spec_.dialect == Dialect::kExperimentV1beta1 && spec_.max_failed_trial_count &&
-      bad != 0 && bad >= *spec_.max_failed_trial_count) {
+  if (spec_.dialect == Dialect::kExperimentV1beta1 && spec_.max_failed_trial_count && bad != 0 &&
+      bad >= *spec_.max_failed_trial_count) {
     *state = tracker::StudyState::kFailed;
     *reason = "ExperimentFailed";
     *message = absl::StrCat("Experiment has failed because max failed count has reached: ", bad,
@@ -448,8 +455,8 @@ bool RunState::Complete(tracker::StudyState* state, std::string* reason, std::st
   if (spec_.max_trial_count && p.finished() >= *spec_.max_trial_count) {
     *state = tracker::StudyState::kSucceeded;
     *reason = "ExperimentMaxTrialsReached";
-    *message = absl::StrCat("Experiment has succeeded because max trial count has reached: ",
-                            p.finished(), " trials");
+    *message = absl::StrCat(
+        "Experiment has succeeded because max trial count has reached: ", p.finished(), " trials");
     return true;
   }
   if (spec_.dialect == Dialect::kStudyJobV1alpha1 && active_.empty() && spec_.request_count > 0 &&
@@ -463,8 +470,8 @@ bool RunState::Complete(tracker::StudyState* state, std::string* reason, std::st
   if (exhausted_ && active_.empty()) {
     *state = tracker::StudyState::kSucceeded;
     *reason = "ExperimentSuggestionEndReached";
-    *message = absl::StrCat("the ", spec_.algorithm.name,
-                            " algorithm has no more assignments to suggest");
+    *message =
+        absl::StrCat("the ", spec_.algorithm.name, " algorithm has no more assignments to suggest");
     return true;
   }
   return false;
@@ -490,8 +497,9 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
   absl::StatusOr<std::unique_ptr<suggest::Sampler>> sampler =
       suggest::MakeSampler(spec_.algorithm, spec_.space, seed_);
   if (!sampler.ok()) {
-    store_->SetStudyState(study_.id, tracker::StudyState::kFailed, "ExperimentFailed",
-                          absl::StrCat("Suggestion has failed: ", sampler.status().message()))
+    store_
+        ->SetStudyState(study_.id, tracker::StudyState::kFailed, "ExperimentFailed",
+                        absl::StrCat("Suggestion has failed: ", sampler.status().message()))
         .IgnoreError();
     return sampler.status();
   }
@@ -540,8 +548,9 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
     }
     if (!launched.ok()) {
       CancelActive().IgnoreError();
-      store_->SetStudyState(study_.id, tracker::StudyState::kFailed, "ExperimentFailed",
-                            absl::StrCat("Suggestion has failed: ", launched.message()))
+      store_
+          ->SetStudyState(study_.id, tracker::StudyState::kFailed, "ExperimentFailed",
+                          absl::StrCat("Suggestion has failed: ", launched.message()))
           .IgnoreError();
       return launched;
     }

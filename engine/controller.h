@@ -37,19 +37,19 @@ struct Progress {
   std::string study;
   int created = 0, pending = 0, running = 0, succeeded = 0, failed = 0, killed = 0,
       metrics_unavailable = 0;
-  std::optional<int> max_trials;        // nullopt: unlimited
-  std::optional<double> best;           // the objective in its own sense
+  std::optional<int> max_trials;  // nullopt: unlimited
+  std::optional<double> best;     // the objective in its own sense
   std::string best_trial;
-  std::string last_event;               // e.g. "quickstart-00004 SUCCEEDED loss=0.0123"
+  std::string last_event;  // e.g. "quickstart-00004 SUCCEEDED loss=0.0123"
   int finished() const { return succeeded + failed + killed + metrics_unavailable; }
 };
 
 struct ControllerOptions {
-  std::string endpoint;                  // HPT_ENDPOINT handed to trials (host:port)
-  std::string runs_dir = "hpt-runs";     // per-trial directories: <runs_dir>/<study>/<trial>/
-  std::string python_path;               // prepended to trials' PYTHONPATH (hpt_client), if set
-  std::string study_name;                // overrides metadata.name; empty: the spec's name
-  int poll_interval_ms = 100;            // how often running trials are polled
+  std::string endpoint;               // HPT_ENDPOINT handed to trials (host:port)
+  std::string runs_dir = "hpt-runs";  // per-trial directories: <runs_dir>/<study>/<trial>/
+  std::string python_path;            // prepended to trials' PYTHONPATH (hpt_client), if set
+  std::string study_name;             // overrides metadata.name; empty: the spec's name
+  int poll_interval_ms = 100;         // how often running trials are polled
   bool stop_running_on_completion = true;
   std::function<void(const Progress&)> on_progress;  // after every state change; may be empty
 };

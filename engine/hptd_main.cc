@@ -12,7 +12,6 @@
 #include "engine/metrics_service.h"
 #include "tracker/trial_store.h"
 
-
 int main(int argc, char** argv) {
   CLI::App app{"hptd: the hpt engine daemon (metrics intake over gRPC into a SQLite tracker)"};
   std::string db = std::getenv("HPT_DB") ? std::getenv("HPT_DB") : "hpt.db";

@@ -33,8 +33,8 @@ int64_t NowMs() {
 absl::Status CheckName(const std::string& name, int max_bytes, const std::string& where) {
   if (name.empty()) return absl::InvalidArgumentError(where + ".name is empty");
   if (static_cast<int>(name.size()) > max_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ".name is ", name.size(),
-                                                   " bytes; at most ", max_bytes, " allowed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".name is ", name.size(), " bytes; at most ", max_bytes, " allowed"));
   }
   return absl::OkStatus();
 }
@@ -101,7 +101,8 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
         return absl::InvalidArgumentError(absl::StrCat(where, ".value of \"", p.name(), "\" is ",
                                                        p.value(), "; values must be finite"));
       }
-      tracker::MetricPoint mp{.name = p.name(), .value = p.value(),
+      tracker::MetricPoint mp{.name = p.name(),
+                              .value = p.value(),
                               .time_ms = p.time_unix_ms() > 0 ? p.time_unix_ms() : now};
       if (p.has_step()) mp.step = p.step();
       points.push_back(std::move(mp));
@@ -230,26 +231,24 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
         for (int i = 0; i < logs.size(); ++i) {
           const auto& log = logs[i];
           const std::string where = absl::StrCat("observation_log.metric_logs[", i, "]");
-          if (absl::Status c = CheckName(log.metric().name(), options.max_metric_name_bytes,
-                                         where + ".metric");
+          if (absl::Status c =
+                  CheckName(log.metric().name(), options.max_metric_name_bytes, where + ".metric");
               !c.ok()) {
             return c;
           }
           absl::StatusOr<double> v = suggest::Numeric(log.metric().value());
           if (!v.ok()) {
-            return absl::InvalidArgumentError(absl::StrCat(where, ".metric.value of \"",
-                                                           log.metric().name(), "\" is \"",
-                                                           log.metric().value(),
-                                                           "\"; must be a finite number"));
+            return absl::InvalidArgumentError(
+                absl::StrCat(where, ".metric.value of \"", log.metric().name(), "\" is \"",
+                             log.metric().value(), "\"; must be a finite number"));
           }
           int64_t time_ms = now;
           if (!log.time_stamp().empty()) {
             absl::Time t;
             std::string err;
             if (!absl::ParseTime(absl::RFC3339_full, log.time_stamp(), &t, &err)) {
-              return absl::InvalidArgumentError(absl::StrCat(where, ".time_stamp \"",
-                                                             log.time_stamp(),
-                                                             "\" is not RFC3339: ", err));
+              return absl::InvalidArgumentError(absl::StrCat(
+                  where, ".time_stamp \"", log.time_stamp(), "\" is not RFC3339: ", err));
             }
             time_ms = absl::ToUnixMillis(t);
           }
@@ -292,8 +291,8 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
         for (const tracker::StoredPoint& p : *pts) {
           if (p.time_ms < lo || p.time_ms > hi) continue;
           auto* log = resp->mutable_observation_log()->add_metric_logs();
-          log->set_time_stamp(absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", absl::FromUnixMillis(p.time_ms),
-                                               absl::UTCTimeZone()));
+          log->set_time_stamp(absl::FormatTime(
+              "%Y-%m-%dT%H:%M:%E*SZ", absl::FromUnixMillis(p.time_ms), absl::UTCTimeZone()));
           log->mutable_metric()->set_name(p.name);
           log->mutable_metric()->set_value(suggest::FormatDouble(p.value));
         }

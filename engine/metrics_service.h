@@ -26,10 +26,10 @@ class Server;
 namespace hpt::engine {
 
 struct MetricsServerOptions {
-  int max_points_per_request = 10000;   // more -> INVALID_ARGUMENT
-  int max_metric_name_bytes = 256;      // longer -> INVALID_ARGUMENT
-  int max_message_bytes = 4 << 20;      // gRPC receive limit (RESOURCE_EXHAUSTED beyond it)
-  int worker_threads = 4;               // threads that wait on SQLite commits
+  int max_points_per_request = 10000;  // more -> INVALID_ARGUMENT
+  int max_metric_name_bytes = 256;     // longer -> INVALID_ARGUMENT
+  int max_message_bytes = 4 << 20;     // gRPC receive limit (RESOURCE_EXHAUSTED beyond it)
+  int worker_threads = 4;              // threads that wait on SQLite commits
 };
 
 class MetricsServer {

@@ -11,7 +11,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/spec/yaml_reader.h"
 
 namespace hpt::engine {
 namespace {
@@ -163,14 +165,19 @@ absl::StatusOr<json> Convert(const YAML::Node& node, std::string_view text, int 
 }  // namespace
 
 absl::StatusOr<nlohmann::json> YamlToJson(std::string_view text) {
-  std::vector<YAML::Node> docs;
-  try {
-    docs = YAML::LoadAll(std::string(text));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid YAML: ", Locate(text, e.mark, e.msg)));
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid YAML: ", e.what()));
+  // The spec loader's guarded parse: yaml-cpp 0.7 never returns on some malformed input.
+  std::string error;
+  spec_internal::Loc error_loc;
+  std::optional<std::vector<YAML::Node>> parsed = spec_internal::LoadYamlDocuments(
+      absl::string_view(text.data(), text.size()), &error, &error_loc);
+  if (!parsed) {
+    YAML::Mark mark;
+    mark.line = error_loc.line - 1;
+    mark.column = error_loc.column - 1;
+    if (absl::StartsWith(error, "malformed YAML: ")) error.erase(0, 16);
+    return absl::InvalidArgumentError(absl::StrCat("invalid YAML: ", Locate(text, mark, error)));
   }
+  std::vector<YAML::Node> docs = *std::move(parsed);
   if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
     return absl::InvalidArgumentError("the YAML text is empty");
   }

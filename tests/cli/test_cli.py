@@ -144,16 +144,16 @@ class Quickstart(unittest.TestCase):
     def setUpClass(cls):
         cls.dir = tempfile.mkdtemp(prefix="hpt_quickstart_")
         cls.db = os.path.join(cls.dir, "hpt.db")
-        cls.run = hpt("--db", cls.db, "run", os.path.join(SRC, "examples/quickstart/study.yaml"))
+        cls.result = hpt("--db", cls.db, "run", os.path.join(SRC, "examples/quickstart/study.yaml"))
 
     @classmethod
     def tearDownClass(cls):
         shutil.rmtree(cls.dir, ignore_errors=True)
 
     def test_run_succeeds_and_prints_the_leaderboard(self):
-        self.assertEqual(self.run.returncode, 0, self.run.stdout + self.run.stderr)
-        self.assertIn("study quickstart: SUCCEEDED (ExperimentMaxTrialsReached)", self.run.stdout)
-        self.assertIn("leaderboard of quickstart", self.run.stdout)
+        self.assertEqual(self.result.returncode, 0, self.result.stdout + self.result.stderr)
+        self.assertIn("study quickstart: SUCCEEDED (ExperimentMaxTrialsReached)", self.result.stdout)
+        self.assertIn("leaderboard of quickstart", self.result.stdout)
 
     def test_leaderboard_json(self):
         r = hpt("--db", self.db, "leaderboard", "--format", "json", "--top", "0")

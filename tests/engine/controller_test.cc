@@ -157,7 +157,7 @@ TEST_F(ControllerTest, SameSeedGivesSameTrials) {
 }
 
 TEST_F(ControllerTest, FailingTrialsFailTheStudyAtMaxFailedTrialCount) {
-  auto study = RunYaml(Experiment("failing", "echo boom >&2; exit 1",
+  auto study = RunYaml(Experiment("failing", ": ${trialParameters.x}; echo boom >&2; exit 1",
                                   "  parallelTrialCount: 1\n  maxTrialCount: 5\n"
                                   "  maxFailedTrialCount: 2"));
   ASSERT_TRUE(study.ok()) << study.status();
@@ -174,7 +174,8 @@ TEST_F(ControllerTest, FailingTrialsFailTheStudyAtMaxFailedTrialCount) {
 }
 
 TEST_F(ControllerTest, TrialWithoutObjectiveIsMetricsUnavailable) {
-  auto study = RunYaml(Experiment("silent", "echo accuracy=0.5", "  maxTrialCount: 2"));
+  auto study =
+      RunYaml(Experiment("silent", "echo accuracy=${trialParameters.x}", "  maxTrialCount: 2"));
   ASSERT_TRUE(study.ok()) << study.status();
   auto n = Count(study->id);
   EXPECT_EQ(n[TrialState::kMetricsUnavailable], 2);
@@ -186,7 +187,7 @@ TEST_F(ControllerTest, TrialWithoutObjectiveIsMetricsUnavailable) {
 }
 
 TEST_F(ControllerTest, DeadlineKillsTheTrial) {
-  std::string yaml = Experiment("slow", "sleep 30", "  maxTrialCount: 1");
+  std::string yaml = Experiment("slow", ": ${trialParameters.x}; sleep 30", "  maxTrialCount: 1");
   yaml += "  hpt:\n    trialDeadlineSeconds: 1\n";
   auto study = RunYaml(yaml);
   ASSERT_TRUE(study.ok()) << study.status();
@@ -198,10 +199,12 @@ TEST_F(ControllerTest, DeadlineKillsTheTrial) {
 
 TEST_F(ControllerTest, GoalStopsTheStudyAndKillsRunningTrials) {
   // The first trial reaches the goal at once; the others would run for 30 s.
-  auto study = RunYaml(Experiment(
-      "goal", "if [ $HPT_TRIAL_ID = goal-00001 ]; then echo loss=0.01; else sleep 30; fi",
-      "  parallelTrialCount: 3\n  maxTrialCount: 10",
-      "    type: minimize\n    goal: 0.05\n    objectiveMetricName: loss\n"));
+  auto study =
+      RunYaml(Experiment("goal",
+                         ": ${trialParameters.x}; if [ $HPT_TRIAL_ID = goal-00001 ]; then echo "
+                         "loss=0.01; else sleep 30; fi",
+                         "  parallelTrialCount: 3\n  maxTrialCount: 10",
+                         "    type: minimize\n    goal: 0.05\n    objectiveMetricName: loss\n"));
   ASSERT_TRUE(study.ok()) << study.status();
   EXPECT_EQ(study->state, StudyState::kSucceeded);
   EXPECT_EQ(study->reason, "ExperimentGoalReached");
