@@ -200,7 +200,7 @@ int Render(const std::string& study, int trials) {
     std::cerr << "hpt: --trials must be >= 1\n";
     return 1;
   }
-  const uint64_t seed = spec->hpt.seed ? *spec->hpt.seed : 0;
+  const uint64_t seed = engine::StudySeed(*spec, spec->name);
   absl::StatusOr<std::unique_ptr<suggest::Sampler>> sampler =
       suggest::MakeSampler(spec->algorithm, spec->space, seed);
   if (!sampler.ok()) {
@@ -218,7 +218,7 @@ int Render(const std::string& study, int trials) {
   for (const suggest::Assignment& a : *next) {
     ++i;
     engine::TrialContext ctx{.study_name = spec->name,
-                             .trial_name = absl::StrFormat("%s-%05d", spec->name, i),
+                             .trial_name = engine::TrialName(spec->name, i),
                              .namespace_ = spec->namespace_,
                              .params = a};
     absl::StatusOr<engine::RenderedTrial> r = engine::RenderTrial(*spec, ctx);

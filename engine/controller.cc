@@ -78,6 +78,14 @@ std::string LogTail(const std::string& path, int lines) {
 
 }  // namespace
 
+uint64_t StudySeed(const StudySpec& spec, const std::string& study_name) {
+  return spec.hpt.seed ? *spec.hpt.seed : NameSeed(study_name);
+}
+
+std::string TrialName(const std::string& study_name, int index) {
+  return absl::StrFormat("%s-%05d", study_name, index);
+}
+
 std::optional<double> ObjectiveFrom(const StudySpec& spec,
                                     const std::vector<tracker::MetricSummary>& summaries) {
   for (const tracker::MetricSummary& m : summaries) {
@@ -153,7 +161,7 @@ class RunState {
 
 absl::Status RunState::CreateStudy() {
   std::string base = options_.study_name.empty() ? spec_.name : options_.study_name;
-  seed_ = spec_.hpt.seed ? *spec_.hpt.seed : NameSeed(base);
+  seed_ = StudySeed(spec_, base);
   tracker::NewStudy ns{.name = base,
                        .project = AnnotationEnding(spec_.annotations, "/project"),
                        .experiment = AnnotationEnding(spec_.annotations, "/experiment"),
@@ -212,7 +220,7 @@ void RunState::Notify(const std::string& event) {
 
 absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
   const int index = progress_.created + 1;
-  const std::string name = absl::StrFormat("%s-%05d", study_.name, index);
+  const std::string name = TrialName(study_.name, index);
   const uint64_t trial_seed = SplitMix64(seed_ ^ static_cast<uint64_t>(index));
   const std::string token = NewTrialToken();
   const fs::path trial_dir = fs::absolute(fs::path(options_.runs_dir) / study_.name / name);

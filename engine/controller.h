@@ -78,6 +78,13 @@ class StudyController {
   std::atomic<bool> stop_{false};
 };
 
+// The seed of a study: spec.hpt.seed, else a hash of the study's name, so a re-run (and
+// `hpt render`) reproduces the same suggestions.
+uint64_t StudySeed(const StudySpec& spec, const std::string& study_name);
+
+// The name of the index-th trial (1-based) of a study: "<study>-00001".
+std::string TrialName(const std::string& study_name, int index);
+
 // The objective of a trial from its metric summaries by the study's strategy; nullopt when the
 // objective metric was never reported.
 std::optional<double> ObjectiveFrom(const StudySpec& spec,

@@ -48,18 +48,18 @@ bool IsTerminalStudy(StudyState s) {
   return s == StudyState::kSucceeded || s == StudyState::kFailed;
 }
 
-// Runs a cached statement without parameters (BEGIN/SAVEPOINT/RELEASE...).
-absl::Status RunSql(Db& db, const char* sql) {
-  absl::StatusOr<Stmt> st = db.Prepare(sql);
+// Runs a cached statement that returns no rows, with `args` bound to ?1, ?2, ... (Db::Prepare).
+template <typename... Args>
+absl::Status RunSql(Db& db, const char* sql, const Args&... args) {
+  absl::StatusOr<Stmt> st = db.Prepare(sql, args...);
   if (!st.ok()) return st.status();
   return st->Run();
 }
 
 // Whether `sql` (one int64 parameter) returns a row.
 absl::StatusOr<bool> Exists(Db& db, const char* sql, int64_t id) {
-  absl::StatusOr<Stmt> st = db.Prepare(sql);
+  absl::StatusOr<Stmt> st = db.Prepare(sql, id);
   if (!st.ok()) return st.status();
-  st->BindInt(1, id);
   return st->Step();
 }
 
@@ -128,15 +128,16 @@ absl::StatusOr<TrialRecord> ReadTrial(const Stmt& st) {
   return r;
 }
 
-// Reads every row of `st` (already bound) with `read`.
+// Reads every row of `st` (already bound) with `read`; st's error if it failed to prepare.
 template <typename T, typename ReadFn>
-absl::StatusOr<std::vector<T>> ReadAll(Stmt& st, ReadFn read) {
+absl::StatusOr<std::vector<T>> ReadAll(absl::StatusOr<Stmt> st, ReadFn read) {
+  if (!st.ok()) return st.status();
   std::vector<T> out;
   while (true) {
-    absl::StatusOr<bool> row = st.Step();
+    absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) return out;
-    absl::StatusOr<T> rec = read(st);
+    absl::StatusOr<T> rec = read(*st);
     if (!rec.ok()) return rec.status();
     out.push_back(*std::move(rec));
   }
@@ -144,9 +145,8 @@ absl::StatusOr<std::vector<T>> ReadAll(Stmt& st, ReadFn read) {
 
 absl::Status LoadAnnotations(Db& db, StudyRecord& study) {
   absl::StatusOr<Stmt> st =
-      db.Prepare("SELECT key, value FROM study_annotations WHERE study_id = ?1");
+      db.Prepare("SELECT key, value FROM study_annotations WHERE study_id = ?1", study.id);
   if (!st.ok()) return st.status();
-  st->BindInt(1, study.id);
   while (true) {
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
@@ -156,11 +156,12 @@ absl::Status LoadAnnotations(Db& db, StudyRecord& study) {
 }
 
 // The single study `st` (bound) selects, with its annotations; `absent` when there is none.
-absl::StatusOr<StudyRecord> LoadStudy(Db& db, Stmt& st, const absl::Status& absent) {
-  absl::StatusOr<bool> row = st.Step();
+absl::StatusOr<StudyRecord> LoadStudy(Db& db, absl::StatusOr<Stmt> st, const absl::Status& absent) {
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
   if (!row.ok()) return row.status();
   if (!*row) return absent;
-  absl::StatusOr<StudyRecord> study = ReadStudy(st);
+  absl::StatusOr<StudyRecord> study = ReadStudy(*st);
   if (!study.ok()) return study.status();
   if (absl::Status s = LoadAnnotations(db, *study); !s.ok()) return s;
   return study;
@@ -168,9 +169,8 @@ absl::StatusOr<StudyRecord> LoadStudy(Db& db, Stmt& st, const absl::Status& abse
 
 absl::Status LoadParams(Db& db, TrialRecord& trial) {
   absl::StatusOr<Stmt> st =
-      db.Prepare("SELECT name, value FROM params WHERE trial_id = ?1 ORDER BY ord");
+      db.Prepare("SELECT name, value FROM params WHERE trial_id = ?1 ORDER BY ord", trial.id);
   if (!st.ok()) return st.status();
-  st->BindInt(1, trial.id);
   trial.params.clear();
   while (true) {
     absl::StatusOr<bool> row = st->Step();
@@ -192,9 +192,9 @@ absl::Status AttachParams(Db& db, int64_t study_id, std::vector<TrialRecord>& tr
   for (TrialRecord& t : trials) by_id[t.id] = &t;
   absl::StatusOr<Stmt> st = db.Prepare(
       "SELECT p.trial_id, p.name, p.value FROM params AS p JOIN trials AS t ON t.id = p.trial_id "
-      "WHERE t.study_id = ?1 ORDER BY p.trial_id, p.ord");
+      "WHERE t.study_id = ?1 ORDER BY p.trial_id, p.ord",
+      study_id);
   if (!st.ok()) return st.status();
-  st->BindInt(1, study_id);
   while (true) {
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
@@ -205,14 +205,24 @@ absl::Status AttachParams(Db& db, int64_t study_id, std::vector<TrialRecord>& tr
 }
 
 // The single trial `st` (bound) selects, with its params; `absent` when there is none.
-absl::StatusOr<TrialRecord> LoadTrial(Db& db, Stmt& st, const absl::Status& absent) {
-  absl::StatusOr<bool> row = st.Step();
+absl::StatusOr<TrialRecord> LoadTrial(Db& db, absl::StatusOr<Stmt> st, const absl::Status& absent) {
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
   if (!row.ok()) return row.status();
   if (!*row) return absent;
-  absl::StatusOr<TrialRecord> trial = ReadTrial(st);
+  absl::StatusOr<TrialRecord> trial = ReadTrial(*st);
   if (!trial.ok()) return trial.status();
   if (absl::Status s = LoadParams(db, *trial); !s.ok()) return s;
   return trial;
+}
+
+// The trials of study `study_id` that `st` (bound) selects, with their params.
+absl::StatusOr<std::vector<TrialRecord>> LoadTrials(Db& db, int64_t study_id,
+                                                    absl::StatusOr<Stmt> st) {
+  absl::StatusOr<std::vector<TrialRecord>> trials = ReadAll<TrialRecord>(std::move(st), ReadTrial);
+  if (!trials.ok()) return trials;
+  if (absl::Status s = AttachParams(db, study_id, *trials); !s.ok()) return s;
+  return trials;
 }
 
 absl::Status ValidatePoint(const MetricPoint& p, size_t index) {
@@ -357,6 +367,26 @@ void SqliteStore::ReleaseReader(std::unique_ptr<sqlite::Db> db) {
   db.reset();  // closed outside the lock
 }
 
+template <typename Fn>
+std::invoke_result_t<Fn&, sqlite::Db&> SqliteStore::WithReadSnapshot(Fn fn) {
+  absl::StatusOr<Reader> reader = AcquireReader();
+  if (!reader.ok()) return reader.status();
+  Db& db = reader->db();
+  // Read transactions are only snapshots; their guards roll back, which for a reader is the same
+  // as committing.
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
+  if (!txn.ok()) return txn.status();
+  return fn(db);
+}
+
+absl::Status SqliteStore::WithWriteTransaction(absl::FunctionRef<absl::Status(sqlite::Db&)> fn) {
+  Db& db = *writer_db_;
+  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
+  if (!txn.ok()) return txn.status();
+  if (absl::Status s = fn(db); !s.ok()) return s;
+  return txn->Commit();
+}
+
 absl::Status SqliteStore::CheckTrialExists(int64_t trial_id) {
   {
     absl::MutexLock lock(&read_mu_);
@@ -390,131 +420,93 @@ absl::StatusOr<StudyRecord> SqliteStore::CreateStudy(const NewStudy& study) {
   rec.created_ms = NowMs();
 
   absl::MutexLock lock(&write_mu_);
-  Db& db = *writer_db_;
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) return txn.status();
-  {
-    absl::StatusOr<Stmt> st = db.Prepare(
-        "INSERT INTO studies (name, project, experiment, spec_yaml, spec_path, algorithm, "
-        "objective_metric, maximize, seed, state, created_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-    if (!st.ok()) return st.status();
-    st->BindText(1, rec.name)
-        .BindText(2, rec.project)
-        .BindText(3, rec.experiment)
-        .BindText(4, rec.spec_yaml)
-        .BindText(5, rec.spec_path)
-        .BindText(6, rec.algorithm)
-        .BindText(7, rec.objective_metric)
-        .BindInt(8, rec.maximize ? 1 : 0)
-        .BindInt(9, ToDb(rec.seed))
-        .BindText(10, StudyStateName(rec.state))
-        .BindInt(11, rec.created_ms);
-    if (absl::Status s = st->Run(); !s.ok()) {
-      if (absl::IsAlreadyExists(s)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("a study named \"", rec.name, "\" already exists in ", path_));
-      }
-      return s;
+  absl::Status written = WithWriteTransaction([&](Db& db) -> absl::Status {
+    absl::Status s =
+        RunSql(db,
+               "INSERT INTO studies (name, project, experiment, spec_yaml, spec_path, algorithm, "
+               "objective_metric, maximize, seed, state, created_ms) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+               rec.name, rec.project, rec.experiment, rec.spec_yaml, rec.spec_path, rec.algorithm,
+               rec.objective_metric, rec.maximize ? 1 : 0, ToDb(rec.seed),
+               StudyStateName(rec.state), rec.created_ms);
+    if (absl::IsAlreadyExists(s)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a study named \"", rec.name, "\" already exists in ", path_));
     }
-  }
-  rec.id = db.LastInsertRowid();
-  for (const auto& [key, value] : rec.annotations) {
-    absl::StatusOr<Stmt> st =
-        db.Prepare("INSERT INTO study_annotations (study_id, key, value) VALUES (?1, ?2, ?3)");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, rec.id).BindText(2, key).BindText(3, value);
-    if (absl::Status s = st->Run(); !s.ok()) return s;
-  }
-  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+    if (!s.ok()) return s;
+    rec.id = db.LastInsertRowid();
+    for (const auto& [key, value] : rec.annotations) {
+      s = RunSql(db, "INSERT INTO study_annotations (study_id, key, value) VALUES (?1, ?2, ?3)",
+                 rec.id, key, value);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  if (!written.ok()) return written;
   return rec;
 }
 
 absl::StatusOr<StudyRecord> SqliteStore::GetStudy(int64_t study_id) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  // Read transactions are only snapshots; their guards roll back, which for a reader is the same
-  // as committing.
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies WHERE id = ?1");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, study_id);
-  return LoadStudy(db, *st, absl::NotFoundError(absl::StrCat("no study with id ", study_id)));
+  return WithReadSnapshot([&](Db& db) {
+    return LoadStudy(
+        db, db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies WHERE id = ?1", study_id),
+        absl::NotFoundError(absl::StrCat("no study with id ", study_id)));
+  });
 }
 
 absl::StatusOr<StudyRecord> SqliteStore::FindStudy(const std::string& name) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies WHERE name = ?1");
-  if (!st.ok()) return st.status();
-  st->BindText(1, name);
-  return LoadStudy(db, *st, absl::NotFoundError(absl::StrCat("no study named \"", name, "\"")));
+  return WithReadSnapshot([&](Db& db) {
+    return LoadStudy(db,
+                     db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies WHERE name = ?1", name),
+                     absl::NotFoundError(absl::StrCat("no study named \"", name, "\"")));
+  });
 }
 
 absl::StatusOr<std::vector<StudyRecord>> SqliteStore::ListStudies() {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  absl::StatusOr<std::vector<StudyRecord>> studies;
-  {
-    absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies ORDER BY id");
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<StudyRecord>> {
+    absl::StatusOr<std::vector<StudyRecord>> studies = ReadAll<StudyRecord>(
+        db.Prepare("SELECT " HPT_STUDY_COLUMNS " FROM studies ORDER BY id"), ReadStudy);
+    if (!studies.ok() || studies->empty()) return studies;
+    std::map<int64_t, StudyRecord*> by_id;
+    for (StudyRecord& s : *studies) by_id[s.id] = &s;
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT study_id, key, value FROM study_annotations");
     if (!st.ok()) return st.status();
-    studies = ReadAll<StudyRecord>(*st, ReadStudy);
-  }
-  if (!studies.ok() || studies->empty()) return studies;
-  std::map<int64_t, StudyRecord*> by_id;
-  for (StudyRecord& s : *studies) by_id[s.id] = &s;
-  absl::StatusOr<Stmt> st = db.Prepare("SELECT study_id, key, value FROM study_annotations");
-  if (!st.ok()) return st.status();
-  while (true) {
-    absl::StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto it = by_id.find(st->ColumnInt(0));
-    if (it != by_id.end()) it->second->annotations.emplace(st->ColumnText(1), st->ColumnText(2));
-  }
-  return studies;
+    while (true) {
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      auto it = by_id.find(st->ColumnInt(0));
+      if (it != by_id.end()) it->second->annotations.emplace(st->ColumnText(1), st->ColumnText(2));
+    }
+    return studies;
+  });
 }
 
 absl::Status SqliteStore::SetStudyState(int64_t study_id, StudyState state,
                                         const std::string& reason, const std::string& message) {
   const int64_t now = NowMs();
   absl::MutexLock lock(&write_mu_);
-  Db& db = *writer_db_;
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) return txn.status();
-  int64_t finished_ms = 0;
-  {
-    absl::StatusOr<Stmt> st = db.Prepare("SELECT finished_ms FROM studies WHERE id = ?1");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, study_id);
-    absl::StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
-    finished_ms = st->ColumnInt(0);
-  }
-  if (!IsTerminalStudy(state)) {
-    finished_ms = 0;
-  } else if (finished_ms == 0) {
-    finished_ms = now;
-  }
-  absl::StatusOr<Stmt> st = db.Prepare(
-      "UPDATE studies SET state = ?2, reason = ?3, message = ?4, finished_ms = ?5 WHERE id = ?1");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, study_id)
-      .BindText(2, StudyStateName(state))
-      .BindText(3, reason)
-      .BindText(4, message)
-      .BindInt(5, finished_ms);
-  if (absl::Status s = st->Run(); !s.ok()) return s;
-  return txn->Commit();
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    int64_t finished_ms = 0;
+    {
+      absl::StatusOr<Stmt> st =
+          db.Prepare("SELECT finished_ms FROM studies WHERE id = ?1", study_id);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+      finished_ms = st->ColumnInt(0);
+    }
+    if (!IsTerminalStudy(state)) {
+      finished_ms = 0;
+    } else if (finished_ms == 0) {
+      finished_ms = now;
+    }
+    return RunSql(
+        db,
+        "UPDATE studies SET state = ?2, reason = ?3, message = ?4, finished_ms = ?5 WHERE id = ?1",
+        study_id, StudyStateName(state), reason, message, finished_ms);
+  });
 }
 
 // ---- trials ----
@@ -544,91 +536,59 @@ absl::StatusOr<TrialRecord> SqliteStore::CreateTrial(const NewTrial& trial) {
   rec.created_ms = NowMs();
 
   absl::MutexLock lock(&write_mu_);
-  Db& db = *writer_db_;
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = StudyExists(db, rec.study_id); !s.ok()) {
-    if (!absl::IsNotFound(s)) return s;
-    return absl::NotFoundError(
-        absl::StrCat("cannot create trial \"", rec.name, "\": ", s.message()));
-  }
-  {
-    absl::StatusOr<Stmt> st = db.Prepare(
-        "INSERT INTO trials (study_id, name, state, seed, manifest, token_hash, created_ms) "
-        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, rec.study_id)
-        .BindText(2, rec.name)
-        .BindText(3, TrialStateName(rec.state))
-        .BindInt(4, ToDb(rec.seed))
-        .BindText(5, rec.manifest)
-        .BindText(6, rec.token_hash)
-        .BindInt(7, rec.created_ms);
-    if (absl::Status s = st->Run(); !s.ok()) {
-      if (absl::IsAlreadyExists(s)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("a trial named \"", rec.name, "\" already exists in ", path_));
-      }
-      return s;
+  absl::Status written = WithWriteTransaction([&](Db& db) -> absl::Status {
+    if (absl::Status s = StudyExists(db, rec.study_id); !s.ok()) {
+      if (!absl::IsNotFound(s)) return s;
+      return absl::NotFoundError(
+          absl::StrCat("cannot create trial \"", rec.name, "\": ", s.message()));
     }
-  }
-  rec.id = db.LastInsertRowid();
-  for (size_t i = 0; i < rec.params.size(); ++i) {
-    absl::StatusOr<Stmt> st =
-        db.Prepare("INSERT INTO params (trial_id, ord, name, value) VALUES (?1, ?2, ?3, ?4)");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, rec.id)
-        .BindInt(2, static_cast<int64_t>(i))
-        .BindText(3, rec.params[i].first)
-        .BindText(4, rec.params[i].second);
-    if (absl::Status s = st->Run(); !s.ok()) return s;
-  }
-  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+    absl::Status s =
+        RunSql(db,
+               "INSERT INTO trials (study_id, name, state, seed, manifest, token_hash, created_ms) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+               rec.study_id, rec.name, TrialStateName(rec.state), ToDb(rec.seed), rec.manifest,
+               rec.token_hash, rec.created_ms);
+    if (absl::IsAlreadyExists(s)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("a trial named \"", rec.name, "\" already exists in ", path_));
+    }
+    if (!s.ok()) return s;
+    rec.id = db.LastInsertRowid();
+    for (size_t i = 0; i < rec.params.size(); ++i) {
+      s = RunSql(db, "INSERT INTO params (trial_id, ord, name, value) VALUES (?1, ?2, ?3, ?4)",
+                 rec.id, static_cast<int64_t>(i), rec.params[i].first, rec.params[i].second);
+      if (!s.ok()) return s;
+    }
+    return absl::OkStatus();
+  });
+  if (!written.ok()) return written;
   return rec;
 }
 
 absl::StatusOr<TrialRecord> SqliteStore::GetTrial(int64_t trial_id) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE id = ?1");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, trial_id);
-  return LoadTrial(db, *st, absl::NotFoundError(absl::StrCat("no trial with id ", trial_id)));
+  return WithReadSnapshot([&](Db& db) {
+    return LoadTrial(db,
+                     db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE id = ?1", trial_id),
+                     absl::NotFoundError(absl::StrCat("no trial with id ", trial_id)));
+  });
 }
 
 absl::StatusOr<TrialRecord> SqliteStore::FindTrial(const std::string& name) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  absl::StatusOr<Stmt> st = db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE name = ?1");
-  if (!st.ok()) return st.status();
-  st->BindText(1, name);
-  return LoadTrial(db, *st, absl::NotFoundError(absl::StrCat("no trial named \"", name, "\"")));
+  return WithReadSnapshot([&](Db& db) {
+    return LoadTrial(db,
+                     db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE name = ?1", name),
+                     absl::NotFoundError(absl::StrCat("no trial named \"", name, "\"")));
+  });
 }
 
 absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(int64_t study_id) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
-  absl::StatusOr<std::vector<TrialRecord>> trials;
-  {
-    absl::StatusOr<Stmt> st =
-        db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE study_id = ?1 ORDER BY id");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, study_id);
-    trials = ReadAll<TrialRecord>(*st, ReadTrial);
-  }
-  if (!trials.ok()) return trials;
-  if (absl::Status s = AttachParams(db, study_id, *trials); !s.ok()) return s;
-  return trials;
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<TrialRecord>> {
+    if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+    return LoadTrials(
+        db, study_id,
+        db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE study_id = ?1 ORDER BY id",
+                   study_id));
+  });
 }
 
 absl::Status SqliteStore::SetTrialState(int64_t trial_id, TrialState state,
@@ -647,57 +607,54 @@ absl::Status SqliteStore::SetTrialState(int64_t trial_id, TrialState state,
   }
   const int64_t now = NowMs();
   absl::MutexLock lock(&write_mu_);
-  Db& db = *writer_db_;
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) return txn.status();
-  std::string name;
-  TrialState current = TrialState::kPending;
-  int64_t attempt = 0, started_ms = 0;
-  {
-    absl::StatusOr<Stmt> st =
-        db.Prepare("SELECT name, state, attempt, started_ms FROM trials WHERE id = ?1");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, trial_id);
-    absl::StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
-    name = st->ColumnText(0);
-    absl::StatusOr<TrialState> parsed = ParseTrialState(st->ColumnText(1));
-    if (!parsed.ok()) {
-      return absl::DataLossError(absl::StrCat(
-          "trial \"", name, "\" has an unreadable state: ", parsed.status().message()));
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    std::string name;
+    TrialState current = TrialState::kPending;
+    int64_t attempt = 0, started_ms = 0;
+    {
+      absl::StatusOr<Stmt> st =
+          db.Prepare("SELECT name, state, attempt, started_ms FROM trials WHERE id = ?1", trial_id);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+      name = st->ColumnText(0);
+      absl::StatusOr<TrialState> parsed = ParseTrialState(st->ColumnText(1));
+      if (!parsed.ok()) {
+        return absl::DataLossError(absl::StrCat(
+            "trial \"", name, "\" has an unreadable state: ", parsed.status().message()));
+      }
+      current = *parsed;
+      attempt = st->ColumnInt(2);
+      started_ms = st->ColumnInt(3);
     }
-    current = *parsed;
-    attempt = st->ColumnInt(2);
-    started_ms = st->ColumnInt(3);
-  }
-  if (IsTerminal(current)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "trial \"", name, "\" (id ", trial_id, ") is already ", TrialStateName(current),
-        "; a finished trial cannot move to ", TrialStateName(state)));
-  }
-  if (state == TrialState::kRunning) {
-    if (current != TrialState::kRunning) ++attempt;
-    if (started_ms == 0) started_ms = now;
-  }
-  absl::StatusOr<Stmt> st = db.Prepare(
-      "UPDATE trials SET state = ?2, reason = ?3, message = ?4, objective = ?5, attempt = ?6, "
-      "started_ms = ?7, finished_ms = ?8 WHERE id = ?1");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, trial_id)
-      .BindText(2, TrialStateName(state))
-      .BindText(3, reason)
-      .BindText(4, message)
-      .BindInt(6, attempt)
-      .BindInt(7, started_ms)
-      .BindInt(8, IsTerminal(state) ? now : 0);
-  if (objective.has_value()) {
-    st->BindDouble(5, *objective);
-  } else {
-    st->BindNull(5);
-  }
-  if (absl::Status s = st->Run(); !s.ok()) return s;
-  return txn->Commit();
+    if (IsTerminal(current)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "trial \"", name, "\" (id ", trial_id, ") is already ", TrialStateName(current),
+          "; a finished trial cannot move to ", TrialStateName(state)));
+    }
+    if (state == TrialState::kRunning) {
+      if (current != TrialState::kRunning) ++attempt;
+      if (started_ms == 0) started_ms = now;
+    }
+    absl::StatusOr<Stmt> st = db.Prepare(
+        "UPDATE trials SET state = ?2, reason = ?3, message = ?4, objective = ?5, attempt = ?6, "
+        "started_ms = ?7, finished_ms = ?8 WHERE id = ?1");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, trial_id)
+        .BindText(2, TrialStateName(state))
+        .BindText(3, reason)
+        .BindText(4, message)
+        .BindInt(6, attempt)
+        .BindInt(7, started_ms)
+        .BindInt(8, IsTerminal(state) ? now : 0);
+    if (objective.has_value()) {
+      st->BindDouble(5, *objective);
+    } else {
+      st->BindNull(5);
+    }
+    return st->Run();
+  });
 }
 
 // ---- metrics ----
@@ -883,9 +840,8 @@ absl::StatusOr<int64_t> SqliteStore::MetricNameId(const std::string& name, const
   }
   Db& db = *writer_db_;
   {
-    absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM metric_names WHERE name = ?1");
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM metric_names WHERE name = ?1", name);
     if (!st.ok()) return st.status();
-    st->BindText(1, name);
     absl::StatusOr<bool> row = st->Step();
     if (!row.ok()) return row.status();
     if (*row) {
@@ -905,9 +861,9 @@ absl::StatusOr<int64_t> SqliteStore::NextStep(const StepKey& key, const Staged& 
     return *next;
   }
   absl::StatusOr<Stmt> st = writer_db_->Prepare(
-      "SELECT COALESCE(MAX(step) + 1, 0) FROM metrics WHERE trial_id = ?1 AND name_id = ?2");
+      "SELECT COALESCE(MAX(step) + 1, 0) FROM metrics WHERE trial_id = ?1 AND name_id = ?2",
+      key.first, key.second);
   if (!st.ok()) return st.status();
-  st->BindInt(1, key.first).BindInt(2, key.second);
   absl::StatusOr<bool> row = st->Step();
   if (!row.ok()) return row.status();
   return *row ? st->ColumnInt(0) : 0;
@@ -915,72 +871,61 @@ absl::StatusOr<int64_t> SqliteStore::NextStep(const StepKey& key, const Staged& 
 
 absl::StatusOr<std::vector<StoredPoint>> SqliteStore::MetricHistory(int64_t trial_id,
                                                                     const std::string& name) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
-  absl::StatusOr<Stmt> st =
-      name.empty()
-          ? db.Prepare(
-                "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
-                "JOIN metric_names AS n ON n.id = m.name_id WHERE m.trial_id = ?1 ORDER BY m.id")
-          : db.Prepare(
-                "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
-                "JOIN metric_names AS n ON n.id = m.name_id "
-                "WHERE m.trial_id = ?1 AND n.name = ?2 ORDER BY m.id");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, trial_id);
-  if (!name.empty()) st->BindText(2, name);
-  return ReadAll<StoredPoint>(*st, [](const Stmt& row) -> absl::StatusOr<StoredPoint> {
-    return StoredPoint{.name = row.ColumnText(0),
-                       .step = row.ColumnInt(1),
-                       .value = row.ColumnDouble(2),
-                       .time_ms = row.ColumnInt(3)};
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<StoredPoint>> {
+    if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+    absl::StatusOr<Stmt> st =
+        name.empty()
+            ? db.Prepare(
+                  "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
+                  "JOIN metric_names AS n ON n.id = m.name_id WHERE m.trial_id = ?1 ORDER BY m.id",
+                  trial_id)
+            : db.Prepare(
+                  "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
+                  "JOIN metric_names AS n ON n.id = m.name_id "
+                  "WHERE m.trial_id = ?1 AND n.name = ?2 ORDER BY m.id",
+                  trial_id, name);
+    return ReadAll<StoredPoint>(std::move(st), [](const Stmt& row) -> absl::StatusOr<StoredPoint> {
+      return StoredPoint{.name = row.ColumnText(0),
+                         .step = row.ColumnInt(1),
+                         .value = row.ColumnDouble(2),
+                         .time_ms = row.ColumnInt(3)};
+    });
   });
 }
 
 absl::StatusOr<std::vector<MetricSummary>> SqliteStore::Summaries(int64_t trial_id) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
-  absl::StatusOr<Stmt> st = db.Prepare(
-      "SELECT n.name, a.min_value, a.max_value, m.value, a.points, m.step "
-      "FROM (SELECT name_id, MIN(value) AS min_value, MAX(value) AS max_value, "
-      "             COUNT(*) AS points, MAX(id) AS last_id "
-      "      FROM metrics WHERE trial_id = ?1 GROUP BY name_id) AS a "
-      "JOIN metrics AS m ON m.id = a.last_id "
-      "JOIN metric_names AS n ON n.id = a.name_id "
-      "ORDER BY n.name");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, trial_id);
-  return ReadAll<MetricSummary>(*st, [](const Stmt& row) -> absl::StatusOr<MetricSummary> {
-    return MetricSummary{.name = row.ColumnText(0),
-                         .min = row.ColumnDouble(1),
-                         .max = row.ColumnDouble(2),
-                         .latest = row.ColumnDouble(3),
-                         .count = row.ColumnInt(4),
-                         .last_step = row.ColumnInt(5)};
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<MetricSummary>> {
+    if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+    return ReadAll<MetricSummary>(
+        db.Prepare("SELECT n.name, a.min_value, a.max_value, m.value, a.points, m.step "
+                   "FROM (SELECT name_id, MIN(value) AS min_value, MAX(value) AS max_value, "
+                   "             COUNT(*) AS points, MAX(id) AS last_id "
+                   "      FROM metrics WHERE trial_id = ?1 GROUP BY name_id) AS a "
+                   "JOIN metrics AS m ON m.id = a.last_id "
+                   "JOIN metric_names AS n ON n.id = a.name_id "
+                   "ORDER BY n.name",
+                   trial_id),
+        [](const Stmt& row) -> absl::StatusOr<MetricSummary> {
+          return MetricSummary{.name = row.ColumnText(0),
+                               .min = row.ColumnDouble(1),
+                               .max = row.ColumnDouble(2),
+                               .latest = row.ColumnDouble(3),
+                               .count = row.ColumnInt(4),
+                               .last_step = row.ColumnInt(5)};
+        });
   });
 }
 
 absl::Status SqliteStore::DeleteMetrics(int64_t trial_id) {
   absl::MutexLock lock(&write_mu_);
-  Db& db = *writer_db_;
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
-  for (const char* sql :
-       {"DELETE FROM metrics WHERE trial_id = ?1", "DELETE FROM report_seqs WHERE trial_id = ?1"}) {
-    absl::StatusOr<Stmt> st = db.Prepare(sql);
-    if (!st.ok()) return st.status();
-    if (absl::Status s = st->BindInt(1, trial_id).Run(); !s.ok()) return s;
-  }
-  if (absl::Status s = txn->Commit(); !s.ok()) return s;
+  absl::Status deleted = WithWriteTransaction([&](Db& db) -> absl::Status {
+    if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+    if (absl::Status s = RunSql(db, "DELETE FROM metrics WHERE trial_id = ?1", trial_id); !s.ok()) {
+      return s;
+    }
+    return RunSql(db, "DELETE FROM report_seqs WHERE trial_id = ?1", trial_id);
+  });
+  if (!deleted.ok()) return deleted;
   for (auto it = next_steps_.begin(); it != next_steps_.end();) {
     if (it->first.first == trial_id) {
       next_steps_.erase(it++);
@@ -998,37 +943,25 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::Leaderboard(int64_t study_
     return absl::InvalidArgumentError(
         absl::StrCat("leaderboard limit is ", limit, "; use 0 for all trials or a positive count"));
   }
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  bool maximize = false;
-  {
-    absl::StatusOr<Stmt> st = db.Prepare("SELECT maximize FROM studies WHERE id = ?1");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, study_id);
-    absl::StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
-    maximize = st->ColumnInt(0) != 0;
-  }
-  absl::StatusOr<std::vector<TrialRecord>> trials;
-  {
-    absl::StatusOr<Stmt> st =
-        maximize ? db.Prepare("SELECT " HPT_TRIAL_COLUMNS
-                              " FROM trials WHERE study_id = ?1 AND objective IS NOT NULL "
-                              "ORDER BY objective DESC, id LIMIT ?2")
-                 : db.Prepare("SELECT " HPT_TRIAL_COLUMNS
-                              " FROM trials WHERE study_id = ?1 AND objective IS NOT NULL "
-                              "ORDER BY objective ASC, id LIMIT ?2");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, study_id).BindInt(2, limit == 0 ? -1 : limit);  // LIMIT -1: no limit
-    trials = ReadAll<TrialRecord>(*st, ReadTrial);
-  }
-  if (!trials.ok()) return trials;
-  if (absl::Status s = AttachParams(db, study_id, *trials); !s.ok()) return s;
-  return trials;
+  const int64_t max_rows = limit == 0 ? -1 : limit;  // LIMIT -1: no limit
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<TrialRecord>> {
+    bool maximize = false;
+    {
+      absl::StatusOr<Stmt> st = db.Prepare("SELECT maximize FROM studies WHERE id = ?1", study_id);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+      maximize = st->ColumnInt(0) != 0;
+    }
+    const char* sql = maximize ? "SELECT " HPT_TRIAL_COLUMNS
+                                 " FROM trials WHERE study_id = ?1 AND objective IS NOT NULL "
+                                 "ORDER BY objective DESC, id LIMIT ?2"
+                               : "SELECT " HPT_TRIAL_COLUMNS
+                                 " FROM trials WHERE study_id = ?1 AND objective IS NOT NULL "
+                                 "ORDER BY objective ASC, id LIMIT ?2";
+    return LoadTrials(db, study_id, db.Prepare(sql, study_id, max_rows));
+  });
 }
 
 // ---- events ----
@@ -1038,55 +971,49 @@ absl::Status SqliteStore::AddEvent(int64_t study_id, int64_t trial_id, const std
   if (kind.empty()) return absl::InvalidArgumentError("event kind is empty");
   const int64_t now = NowMs();
   absl::MutexLock lock(&write_mu_);
-  Db& db = *writer_db_;
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
-  if (trial_id != 0) {
-    absl::StatusOr<Stmt> st = db.Prepare("SELECT study_id FROM trials WHERE id = ?1");
-    if (!st.ok()) return st.status();
-    st->BindInt(1, trial_id);
-    absl::StatusOr<bool> row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
-    if (st->ColumnInt(0) != study_id) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "trial ", trial_id, " belongs to study ", st->ColumnInt(0), ", not to study ", study_id));
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+    if (trial_id != 0) {
+      absl::StatusOr<Stmt> st = db.Prepare("SELECT study_id FROM trials WHERE id = ?1", trial_id);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+      if (st->ColumnInt(0) != study_id) {
+        return absl::InvalidArgumentError(absl::StrCat("trial ", trial_id, " belongs to study ",
+                                                       st->ColumnInt(0), ", not to study ",
+                                                       study_id));
+      }
     }
-  }
-  absl::StatusOr<Stmt> st = db.Prepare(
-      "INSERT INTO events (study_id, trial_id, kind, message, time_ms) "
-      "VALUES (?1, ?2, ?3, ?4, ?5)");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, study_id).BindText(3, kind).BindText(4, message).BindInt(5, now);
-  if (trial_id != 0) {
-    st->BindInt(2, trial_id);
-  } else {
-    st->BindNull(2);
-  }
-  if (absl::Status s = st->Run(); !s.ok()) return s;
-  return txn->Commit();
+    absl::StatusOr<Stmt> st = db.Prepare(
+        "INSERT INTO events (study_id, trial_id, kind, message, time_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, study_id).BindText(3, kind).BindText(4, message).BindInt(5, now);
+    if (trial_id != 0) {
+      st->BindInt(2, trial_id);
+    } else {
+      st->BindNull(2);
+    }
+    return st->Run();
+  });
 }
 
 absl::StatusOr<std::vector<Event>> SqliteStore::ListEvents(int64_t study_id) {
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  Db& db = reader->db();
-  absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kDeferred);
-  if (!txn.ok()) return txn.status();
-  if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
-  absl::StatusOr<Stmt> st = db.Prepare(
-      "SELECT id, study_id, COALESCE(trial_id, 0), kind, message, time_ms FROM events "
-      "WHERE study_id = ?1 ORDER BY id");
-  if (!st.ok()) return st.status();
-  st->BindInt(1, study_id);
-  return ReadAll<Event>(*st, [](const Stmt& row) -> absl::StatusOr<Event> {
-    return Event{.id = row.ColumnInt(0),
-                 .study_id = row.ColumnInt(1),
-                 .trial_id = row.ColumnInt(2),
-                 .kind = row.ColumnText(3),
-                 .message = row.ColumnText(4),
-                 .time_ms = row.ColumnInt(5)};
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<Event>> {
+    if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+    return ReadAll<Event>(
+        db.Prepare("SELECT id, study_id, COALESCE(trial_id, 0), kind, message, time_ms FROM events "
+                   "WHERE study_id = ?1 ORDER BY id",
+                   study_id),
+        [](const Stmt& row) -> absl::StatusOr<Event> {
+          return Event{.id = row.ColumnInt(0),
+                       .study_id = row.ColumnInt(1),
+                       .trial_id = row.ColumnInt(2),
+                       .kind = row.ColumnText(3),
+                       .message = row.ColumnText(4),
+                       .time_ms = row.ColumnInt(5)};
+        });
   });
 }
 

@@ -20,12 +20,14 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -105,6 +107,17 @@ class SqliteStore final : public TrialStore {
   SqliteStore(const StoreOptions& options, std::string path, std::unique_ptr<sqlite::Db> writer);
 
   absl::StatusOr<Reader> AcquireReader();
+  // Runs `fn(db)` (returning a Status or StatusOr) on a pooled read connection inside a deferred
+  // transaction, so that all of fn's statements read one snapshot; returns fn's result, or the
+  // error acquiring the connection or beginning the transaction. Defined in sqlite_store.cc, the
+  // only place it is used.
+  template <typename Fn>
+  std::invoke_result_t<Fn&, sqlite::Db&> WithReadSnapshot(Fn fn);
+  // Runs `fn(db)` on the write connection inside an IMMEDIATE transaction and commits it when fn
+  // returns OK; otherwise the transaction rolls back and fn's error is returned. The commit's
+  // error is returned when it fails.
+  absl::Status WithWriteTransaction(absl::FunctionRef<absl::Status(sqlite::Db&)> fn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // OK when trial `trial_id` exists (NotFound otherwise), from known_trials_ or a read.
   absl::Status CheckTrialExists(int64_t trial_id);
   void ReleaseReader(std::unique_ptr<sqlite::Db> db);

@@ -4,8 +4,8 @@
 // tracker/: nothing outside the module includes this header.
 //
 //   absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(path, Db::Mode::kReadWriteCreate, 5000);
-//   absl::StatusOr<Stmt> st = (*db)->Prepare("SELECT name FROM studies WHERE id = ?1");
-//   if (st.ok()) st->BindInt(1, id);
+//   absl::StatusOr<Stmt> st = (*db)->Prepare("SELECT name FROM studies WHERE id = ?1", id);
+//   if (!st.ok()) return st.status();
 //   absl::StatusOr<bool> row = st->Step();   // true: a row; read it with st->ColumnText(0)
 //
 // Every error becomes an absl::Status whose message names the operation, SQLite's message and the
@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "absl/status/status.h"
@@ -56,6 +57,11 @@ class Stmt {
   Stmt& BindDouble(int index, double value);
   Stmt& BindText(int index, absl::string_view value);
   Stmt& BindNull(int index);
+  // Binds `args` to parameters 1, 2, ... in order: integers with BindInt, floating-point values
+  // with BindDouble, strings with BindText. bool and 64-bit unsigned values are refused at
+  // compile time; convert them explicitly.
+  template <typename... Args>
+  Stmt& BindAll(const Args&... args);
 
   // Runs the statement to its next row. true: a row is ready; false: the statement is done.
   absl::StatusOr<bool> Step();
@@ -69,6 +75,9 @@ class Stmt {
   bool ColumnIsNull(int col) const;
 
  private:
+  template <typename T>
+  void BindArg(int index, const T& value);
+
   Db* db_;
   sqlite3_stmt* stmt_;
   int bind_rc_ = 0;  // first failed bind, 0 (SQLITE_OK) if none
@@ -94,6 +103,9 @@ class Db {
   // Returns the cached prepared statement for `sql` (prepared on first use). Only one Stmt per
   // distinct SQL text may be alive at a time.
   absl::StatusOr<Stmt> Prepare(const char* sql);
+  // Prepare(sql) with `args` bound by Stmt::BindAll: db.Prepare("... WHERE id = ?1", id).
+  template <typename Arg, typename... Args>
+  absl::StatusOr<Stmt> Prepare(const char* sql, const Arg& arg, const Args&... args);
 
   // Rows changed by the last INSERT/UPDATE/DELETE, and the rowid of the last INSERT.
   int64_t Changes() const;
@@ -133,6 +145,38 @@ class Transaction {
   explicit Transaction(Db* db) : db_(db) {}
   Db* db_;  // null once committed or rolled back
 };
+
+// ---- template definitions ----
+
+template <typename... Args>
+Stmt& Stmt::BindAll(const Args&... args) {
+  [[maybe_unused]] int index = 0;
+  (BindArg(++index, args), ...);
+  return *this;
+}
+
+template <typename T>
+void Stmt::BindArg(int index, const T& value) {
+  if constexpr (std::is_integral_v<T>) {
+    static_assert(!std::is_same_v<T, bool>, "bind a bool as the integer 0 or 1");
+    static_assert(std::is_signed_v<T> || sizeof(T) < sizeof(int64_t),
+                  "convert a 64-bit unsigned value to int64_t explicitly");
+    BindInt(index, static_cast<int64_t>(value));
+  } else if constexpr (std::is_floating_point_v<T>) {
+    BindDouble(index, static_cast<double>(value));
+  } else {
+    static_assert(std::is_convertible_v<const T&, absl::string_view>,
+                  "BindAll binds integers, floating-point values and strings");
+    BindText(index, absl::string_view(value));
+  }
+}
+
+template <typename Arg, typename... Args>
+absl::StatusOr<Stmt> Db::Prepare(const char* sql, const Arg& arg, const Args&... args) {
+  absl::StatusOr<Stmt> st = Prepare(sql);
+  if (st.ok()) st->BindAll(arg, args...);
+  return st;
+}
 
 }  // namespace hpt::tracker::sqlite
 
