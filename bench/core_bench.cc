@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "suggest/sampler.h"
 #include "tracker/trial_store.h"
 
@@ -18,7 +19,7 @@ namespace {
 hpt::suggest::SearchSpace TenParams() {
   hpt::suggest::SearchSpace s;
   for (int i = 0; i < 8; ++i) {
-    s.params.push_back({.name = "x" + std::to_string(i),
+    s.params.push_back({.name = absl::StrCat("x", i),
                         .type = hpt::suggest::ParamType::kDouble,
                         .min = 0,
                         .max = 1});
@@ -55,16 +56,16 @@ void BM_AppendMetrics(benchmark::State& state) {
   static std::vector<int64_t> trials;
   static std::string dir;
   if (state.thread_index() == 0) {
-    dir = (std::filesystem::temp_directory_path() / ("hpt_bench_" + std::to_string(getpid())))
+    dir = (std::filesystem::temp_directory_path() / absl::StrCat("hpt_bench_", getpid()))
               .string();
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
-    store = std::move(*hpt::tracker::TrialStore::Open({}, dir + "/bench.db"));
+    store = std::move(*hpt::tracker::TrialStore::Open({}, absl::StrCat(dir, "/bench.db")));
     auto study = store->CreateStudy({.name = "bench", .objective_metric = "loss"});
     trials.clear();
     for (int i = 0; i < state.threads(); ++i) {
       trials.push_back(
-          store->CreateTrial({.study_id = study->id, .name = "t" + std::to_string(i)})->id);
+          store->CreateTrial({.study_id = study->id, .name = absl::StrCat("t", i)})->id);
     }
   }
   // Google Benchmark starts the timed loop of all threads together, after thread 0's setup.
