@@ -282,3 +282,60 @@ spec:
 
 }  // namespace
 }  // namespace hpt::engine
+
+namespace hpt::engine {
+namespace {
+
+TEST_F(ControllerTest, V1beta1GoalIsInclusive) {
+  auto study = RunYaml(Experiment("inclusive", "echo loss=0.5; : ${trialParameters.x}",
+                                  "  parallelTrialCount: 1\n  maxTrialCount: 5",
+                                  "    type: minimize\n    goal: 0.5\n"
+                                  "    objectiveMetricName: loss\n"));
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->reason, "ExperimentGoalReached");
+  EXPECT_EQ(store_->ListTrials(study->id)->size(), 1u);
+}
+
+TEST_F(ControllerTest, V1alpha1GoalIsStrict) {
+  const std::string yaml = R"(apiVersion: "kubeflow.org/v1alpha1"
+kind: StudyJob
+metadata:
+  name: strict
+spec:
+  optimizationtype: maximize
+  objectivevaluename: accuracy
+  optimizationgoal: 0.5
+  requestcount: 2
+  parameterconfigs:
+    - name: --lr
+      parametertype: double
+      feasible: {min: "0.01", max: "0.03"}
+  workerSpec:
+    goTemplate:
+      rawTemplate: |-
+        apiVersion: batch/v1
+        kind: Job
+        metadata:
+          name: {{.WorkerID}}
+          namespace: default
+        spec:
+          template:
+            spec:
+              containers:
+              - name: main
+                image: x
+                command: ["sh", "-c", "echo accuracy=0.5"{{- with .HyperParameters}}{{- range .}}, "{{.Name}}={{.Value}}"{{- end}}{{- end}}]
+              restartPolicy: Never
+  suggestionSpec:
+    suggestionAlgorithm: random
+    requestNumber: 1
+)";
+  auto study = RunYaml(yaml);
+  ASSERT_TRUE(study.ok()) << study.status();
+  // accuracy == goal is not strictly better: both rounds run.
+  EXPECT_EQ(study->reason, "ExperimentMaxTrialsReached");
+  EXPECT_EQ(store_->ListTrials(study->id)->size(), 2u);
+}
+
+}  // namespace
+}  // namespace hpt::engine
