@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cmath>
-#include <limits>
 #include <sstream>
 #include <system_error>
 #include <utility>
@@ -30,10 +29,6 @@ std::optional<bool> BoolText(absl::string_view s) {
   if (s == "true" || s == "True" || s == "TRUE") return true;
   if (s == "false" || s == "False" || s == "FALSE") return false;
   return std::nullopt;
-}
-
-bool AllOf(absl::string_view s, absl::string_view chars) {
-  return !s.empty() && s.find_first_not_of(chars) == absl::string_view::npos;
 }
 
 }  // namespace
@@ -437,108 +432,188 @@ std::optional<std::map<std::string, std::string>> ReadStringMap(Sink* sink, cons
 
 namespace {
 
-nlohmann::ordered_json ScalarToJson(const YAML::Node& node) {
-  using json = nlohmann::ordered_json;
-  const std::string& s = node.Scalar();
-  const std::string& tag = node.Tag();
-  if (tag == kQuotedTag || tag == kStrTag) return json(s);
-  if (tag != "?" && tag != "tag:yaml.org,2002:int" && tag != "tag:yaml.org,2002:float" &&
-      tag != "tag:yaml.org,2002:bool" && tag != "tag:yaml.org,2002:null") {
-    return json(s);  // an application tag: keep the text
+bool AllOf(absl::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!pred(c)) return false;
   }
-  if (IsNullText(s)) return json(nullptr);
-  if (std::optional<bool> b = BoolText(s)) return json(*b);
+  return true;
+}
+bool IsDec(char c) { return c >= '0' && c <= '9'; }
+bool IsOct(char c) { return c >= '0' && c <= '7'; }
+bool IsHex(char c) { return IsDec(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
-  absl::string_view v = s;
-  bool negative = false;
-  if (!v.empty() && (v.front() == '-' || v.front() == '+')) {
-    negative = v.front() == '-';
-    v.remove_prefix(1);
+// The core schema's float: [-+]? ( \.[0-9]+ | [0-9]+ ( \.[0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
+// (.inf and .nan are floats there too, but JSON has no such numbers: they stay strings.)
+bool IsCoreFloat(absl::string_view s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+  size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && IsDec(s[i])) ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && IsDec(s[i])) ++i, ++frac_digits;
+    if (int_digits == 0 && frac_digits == 0) return false;
+  } else if (int_digits == 0) {
+    return false;
   }
-  if (AllOf(v, "0123456789")) {
-    int64_t i = 0;
-    auto r = std::from_chars(s.data(), s.data() + s.size(), i);
-    if (s.front() != '+' && r.ec == std::errc() && r.ptr == s.data() + s.size()) return json(i);
-    if (s.front() == '+' && ParseInt64(s)) return json(*ParseInt64(s));
-    uint64_t u = 0;
-    r = std::from_chars(v.data(), v.data() + v.size(), u);
-    if (!negative && r.ec == std::errc() && r.ptr == v.data() + v.size()) return json(u);
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    return AllOf(s.substr(i), IsDec);
   }
-  if (v.size() > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'o')) {
-    absl::string_view digits = v.substr(2);
-    int base = v[1] == 'x' ? 16 : 8;
-    uint64_t u = 0;
-    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), u, base);
-    if (r.ec == std::errc() && r.ptr == digits.data() + digits.size()) {
-      if (!negative) return json(u);
-      if (u <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return json(-static_cast<int64_t>(u));
-      }
-    }
-  }
-  // A float: digits with at most one '.', an optional exponent, at least one digit before the
-  // exponent. (from_chars alone would also take "inf" and "nan", which stay strings.)
-  if (AllOf(v, "0123456789.eE+-") && v.find_first_of("0123456789") != absl::string_view::npos &&
-      v.front() != 'e' && v.front() != 'E') {
-    if (std::optional<double> d = ParseNumber(s)) return json(*d);
-  }
-  return json(s);
+  return i == s.size();
 }
 
+// A plain scalar (or one tagged !!int, !!float, !!bool or !!null) typed by the core schema.
+// Integers are int64 where they fit, else uint64, else (decimal only) a double; a number beyond a
+// double's range stays its text.
+template <typename Json>
+Json TypedScalar(const std::string& s) {
+  if (IsNullText(s)) return Json(nullptr);
+  if (std::optional<bool> b = BoolText(s)) return Json(*b);
+  const absl::string_view v = s;  // not empty: "" is null
+  const bool sign = v.front() == '-' || v.front() == '+';
+  int base = 0;
+  absl::string_view digits;
+  if (AllOf(sign ? v.substr(1) : v, IsDec)) {
+    base = 10;
+    digits = v.front() == '+' ? v.substr(1) : v;  // from_chars takes '-' but not '+'
+  } else if (v.size() > 2 && v.substr(0, 2) == "0o" && AllOf(v.substr(2), IsOct)) {
+    base = 8;
+    digits = v.substr(2);
+  } else if (v.size() > 2 && v.substr(0, 2) == "0x" && AllOf(v.substr(2), IsHex)) {
+    base = 16;
+    digits = v.substr(2);
+  }
+  if (base != 0) {
+    const char* end = digits.data() + digits.size();
+    int64_t i = 0;
+    auto r = std::from_chars(digits.data(), end, i, base);
+    if (r.ec == std::errc() && r.ptr == end) return Json(i);
+    uint64_t u = 0;
+    r = std::from_chars(digits.data(), end, u, base);
+    if (r.ec == std::errc() && r.ptr == end) return Json(u);
+    if (base != 10) return Json(s);
+  }
+  if (base == 10 || IsCoreFloat(v)) {
+    if (std::optional<double> d = ParseNumber(v)) return Json(*d);
+  }
+  return Json(s);
+}
+
+template <typename Json>
+Json ScalarToJson(const YAML::Node& node) {
+  const std::string& tag = node.Tag();
+  // "?" is a plain scalar's; "!" a quoted or block one's. Any tag other than the core schema's
+  // (an application tag such as !Ref) keeps the text.
+  if (tag == "?" || tag == "tag:yaml.org,2002:int" || tag == "tag:yaml.org,2002:float" ||
+      tag == "tag:yaml.org,2002:bool" || tag == "tag:yaml.org,2002:null") {
+    return TypedScalar<Json>(node.Scalar());
+  }
+  return Json(node.Scalar());
+}
+
+template <typename Json>
 class JsonBuilder {
  public:
-  explicit JsonBuilder(std::string* error) : error_(error) {}
+  JsonBuilder(const YamlJsonOptions& options, YamlJsonError* error)
+      : options_(options), error_(error) {}
 
-  // false (with *error_ set) when the graph is too deep or too large.
-  bool Build(const YAML::Node& node, int depth, nlohmann::ordered_json* out) {
-    if (++nodes_ > kMaxJsonNodes) {
-      *error_ =
-          absl::StrCat("has more than ", kMaxJsonNodes, " values (aliases that expand too far?)");
-      return false;
-    }
-    if (depth > kMaxJsonDepth) {
-      *error_ = absl::StrCat("is nested more than ", kMaxJsonDepth,
-                             " levels deep (an alias that refers to itself?)");
-      return false;
-    }
+  // false (with *error_ set) at the first problem.
+  bool Build(const YAML::Node& node, int depth, Json* out) {
+    if (depth > kMaxJsonDepth) return Fail(YamlJsonError::Kind::kTooDeep, LocOf(node));
+    if (++nodes_ > kMaxJsonNodes) return Fail(YamlJsonError::Kind::kTooLarge, Loc{});
     if (!node.IsDefined() || node.IsNull()) {
       *out = nullptr;
       return true;
     }
     if (node.IsSequence()) {
-      *out = nlohmann::ordered_json::array();
+      *out = Json::array();
       for (const YAML::Node& item : node) {
-        nlohmann::ordered_json v;
+        Json v;
         if (!Build(item, depth + 1, &v)) return false;
         out->push_back(std::move(v));
       }
       return true;
     }
     if (node.IsMap()) {
-      *out = nlohmann::ordered_json::object();
+      *out = Json::object();
       for (const auto& kv : node) {
-        std::string key = kv.first.IsScalar() ? kv.first.Scalar() : YAML::Dump(kv.first);
-        nlohmann::ordered_json v;
+        std::string key;
+        if (kv.first.IsScalar()) {
+          key = kv.first.Scalar();
+        } else if (options_.strict_keys) {
+          return Fail(YamlJsonError::Kind::kNonScalarKey, LocOf(kv.first));
+        } else {
+          key = YAML::Dump(kv.first);
+        }
+        if (options_.strict_keys && out->contains(key)) {
+          return Fail(YamlJsonError::Kind::kDuplicateKey, LocOf(kv.first), std::move(key));
+        }
+        Json v;
         if (!Build(kv.second, depth + 1, &v)) return false;
-        (*out)[key] = std::move(v);
+        (*out)[key] = std::move(v);  // not strict: a repeated key's last value wins
       }
       return true;
     }
-    *out = ScalarToJson(node);
+    *out = ScalarToJson<Json>(node);
     return true;
   }
 
  private:
-  std::string* error_;
+  bool Fail(YamlJsonError::Kind kind, Loc loc, std::string key = "") {
+    error_->kind = kind;
+    error_->loc = loc;
+    error_->key = std::move(key);
+    return false;
+  }
+
+  const YamlJsonOptions& options_;
+  YamlJsonError* error_;
   size_t nodes_ = 0;
 };
 
 }  // namespace
 
-std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::string* error) {
-  nlohmann::ordered_json out;
-  if (!JsonBuilder(error).Build(node, 0, &out)) return std::nullopt;
+template <typename Json>
+std::optional<Json> ConvertYamlToJson(const YAML::Node& node, const YamlJsonOptions& options,
+                                      YamlJsonError* error) {
+  Json out;
+  if (!JsonBuilder<Json>(options, error).Build(node, 0, &out)) return std::nullopt;
   return out;
+}
+
+template std::optional<nlohmann::json> ConvertYamlToJson(const YAML::Node&, const YamlJsonOptions&,
+                                                         YamlJsonError*);
+template std::optional<nlohmann::ordered_json> ConvertYamlToJson(const YAML::Node&,
+                                                                 const YamlJsonOptions&,
+                                                                 YamlJsonError*);
+
+std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::string* error) {
+  YamlJsonError e;
+  std::optional<nlohmann::ordered_json> out =
+      ConvertYamlToJson<nlohmann::ordered_json>(node, YamlJsonOptions{}, &e);
+  if (out) return out;
+  switch (e.kind) {
+    case YamlJsonError::Kind::kTooDeep:
+      *error = absl::StrCat("is nested more than ", kMaxJsonDepth,
+                            " levels deep (an alias that refers to itself?)");
+      break;
+    case YamlJsonError::Kind::kTooLarge:
+      *error =
+          absl::StrCat("has more than ", kMaxJsonNodes, " values (aliases that expand too far?)");
+      break;
+    case YamlJsonError::Kind::kNonScalarKey:  // only with strict_keys
+      *error = absl::StrCat("has a map key at line ", e.loc.line,
+                            " that is a map, a list or null; keys must be plain strings");
+      break;
+    case YamlJsonError::Kind::kDuplicateKey:  // only with strict_keys
+      *error = absl::StrCat("repeats the key ", Quote(e.key), " at line ", e.loc.line,
+                            "; a key may appear once");
+      break;
+  }
+  return std::nullopt;
 }
 
 namespace {

@@ -8,7 +8,8 @@
 //   Field name = MapReader(&sink, root.Get("metadata")).Get("name");
 //   std::optional<std::string> s = ReadString(&sink, name);   // nullopt: absent or reported
 //
-// Not part of the public API: nothing outside engine/spec includes this header.
+// Not part of the public API: only engine/spec and engine/template (whose YamlToJson wraps
+// LoadYamlDocuments and ConvertYamlToJson) include this header.
 // Thread-compatible (no shared state).
 #ifndef HPT_ENGINE_SPEC_YAML_READER_H_
 #define HPT_ENGINE_SPEC_YAML_READER_H_
@@ -163,14 +164,50 @@ std::optional<double> ParseNumber(absl::string_view text);
 // The whole of `text` as a decimal integer (leading '+' allowed).
 std::optional<int64_t> ParseInt64(absl::string_view text);
 
-// Converts a YAML node to JSON the way Kubernetes reads a manifest: maps become objects (file order
-// kept), lists arrays; quoted and block scalars stay strings; plain scalars are typed by YAML's
-// core schema (null, true/false, integers incl. 0x/0o, floats; .inf/.nan stay strings). A
-// non-scalar map key is stringified by its text.
-// Aliases can make a YAML graph cyclic or exponentially large: deeper than kMaxJsonDepth or larger
-// than kMaxJsonNodes gives nullopt with the reason in `*error`. Throws nothing.
+// YAML -> JSON, the way Kubernetes reads a manifest: maps become objects, lists arrays; quoted and
+// block scalars (and !!str or application-tagged ones) stay strings; plain scalars (and those
+// tagged !!int, !!float, !!bool, !!null) are typed by YAML 1.2's core schema: null (~, null, Null,
+// NULL, empty), true/True/TRUE, false/False/FALSE, integers (123, -7, +3, 0x1F, 0o17: int64 where
+// they fit, else uint64, else a decimal one is a double) and floats (1.5, 1e-3, .5, 5.). .inf,
+// .nan, yes/no/on/off and a number beyond a double's range stay strings.
+// Aliases can make a YAML graph cyclic or exponentially large: conversion stops deeper than
+// kMaxJsonDepth or larger than kMaxJsonNodes values.
 inline constexpr int kMaxJsonDepth = 100;
 inline constexpr size_t kMaxJsonNodes = 1'000'000;
+
+struct YamlJsonOptions {
+  // A repeated key and a key that is not a scalar (a map, a list, null) are errors. Otherwise a
+  // repeated key's last value wins and a non-scalar key is its YAML text.
+  bool strict_keys = false;
+};
+
+// Why a conversion stopped; callers word the message.
+struct YamlJsonError {
+  enum class Kind {
+    kTooDeep,       // nested deeper than kMaxJsonDepth (an alias that refers to itself?)
+    kTooLarge,      // more than kMaxJsonNodes values (aliases that expand too far?)
+    kNonScalarKey,  // strict_keys: a key that is a map, a list or null
+    kDuplicateKey,  // strict_keys: `key` appears twice in one map
+  };
+  Kind kind = Kind::kTooDeep;
+  Loc loc;          // the node too deep, or the key; {0, 0} for kTooLarge
+  std::string key;  // kDuplicateKey: the repeated key
+};
+
+// The conversion above. `Json` is nlohmann::ordered_json (keys in file order) or nlohmann::json
+// (keys sorted). nullopt with `*error` set on the first problem. Throws nothing.
+template <typename Json>
+std::optional<Json> ConvertYamlToJson(const YAML::Node& node, const YamlJsonOptions& options,
+                                      YamlJsonError* error);
+extern template std::optional<nlohmann::json> ConvertYamlToJson(const YAML::Node&,
+                                                                const YamlJsonOptions&,
+                                                                YamlJsonError*);
+extern template std::optional<nlohmann::ordered_json> ConvertYamlToJson(const YAML::Node&,
+                                                                        const YamlJsonOptions&,
+                                                                        YamlJsonError*);
+
+// The trialSpec's conversion: file order kept, keys not strict, the reason worded for a
+// diagnostic on the field ("is nested more than 100 levels deep ...") in `*error`.
 std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::string* error);
 
 // Parses every document of `text` (null documents included, as yaml-cpp gives them). On malformed

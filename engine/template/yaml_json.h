@@ -3,7 +3,8 @@
 // Plain (unquoted) scalars are typed by the YAML 1.2 core schema: null (~, null, Null, NULL,
 // empty), bool (true/True/TRUE, false/False/FALSE), int (123, -7, 0x1F, 0o17) and float (1.5,
 // 1e-3, .5); everything else, and every quoted or block scalar, stays a string. YAML 1.1's
-// yes/no/on/off are strings here, and so are .inf and .nan (JSON has no such numbers).
+// yes/no/on/off are strings here, and so are .inf and .nan (JSON has no such numbers) and numbers
+// beyond a double's range. The typing is the study loader's (spec_internal::ConvertYamlToJson).
 //
 //   absl::StatusOr<nlohmann::json> j = YamlToJson("kind: Job\nspec: {parallelism: 2}\n");
 //   // (*j)["spec"]["parallelism"] == 2
