@@ -76,17 +76,6 @@ std::optional<engine::StudySpec> SpecOf(const StudyRecord& s) {
   return *spec;
 }
 
-double ByStrategy(const std::optional<engine::StudySpec>& spec, const tracker::MetricSummary& m) {
-  if (spec) {
-    auto it = spec->objective.strategies.find(m.name);
-    if (it != spec->objective.strategies.end()) {
-      if (it->second == engine::MetricStrategy::kMin) return m.min;
-      if (it->second == engine::MetricStrategy::kMax) return m.max;
-    }
-  }
-  return m.latest;
-}
-
 // Columns: rank?, trial, state, objective, params..., other metrics..., duration.
 Table TrialTable(tracker::TrialStore* store, const StudyRecord& study,
                  const std::vector<TrialRecord>& trials, bool ranked) {
@@ -103,7 +92,8 @@ Table TrialTable(tracker::TrialStore* store, const StudyRecord& study,
     for (const tracker::MetricSummary& m : *sums) {
       if (m.name == study.objective_metric) continue;
       metric_set.insert(m.name);
-      metric_cells[i][m.name] = suggest::FormatDouble(ByStrategy(spec, m));
+      metric_cells[i][m.name] =
+          suggest::FormatDouble(spec ? engine::ValueByStrategy(*spec, m) : m.latest);
     }
   }
   Table t;

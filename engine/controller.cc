@@ -86,23 +86,29 @@ std::string TrialName(const std::string& study_name, int index) {
   return absl::StrFormat("%s-%05d", study_name, index);
 }
 
+double ValueByStrategy(const StudySpec& spec, const tracker::MetricSummary& metric) {
+  auto it = spec.objective.strategies.find(metric.name);
+  MetricStrategy st = MetricStrategy::kLatest;
+  if (it != spec.objective.strategies.end()) {
+    st = it->second;
+  } else if (metric.name == spec.objective.metric) {
+    st = spec.objective.maximize ? MetricStrategy::kMax : MetricStrategy::kMin;
+  }
+  switch (st) {
+    case MetricStrategy::kMin:
+      return metric.min;
+    case MetricStrategy::kMax:
+      return metric.max;
+    case MetricStrategy::kLatest:
+      break;
+  }
+  return metric.latest;
+}
+
 std::optional<double> ObjectiveFrom(const StudySpec& spec,
                                     const std::vector<tracker::MetricSummary>& summaries) {
   for (const tracker::MetricSummary& m : summaries) {
-    if (m.name != spec.objective.metric || m.count == 0) continue;
-    auto it = spec.objective.strategies.find(m.name);
-    MetricStrategy st =
-        it != spec.objective.strategies.end()
-            ? it->second
-            : (spec.objective.maximize ? MetricStrategy::kMax : MetricStrategy::kMin);
-    switch (st) {
-      case MetricStrategy::kMin:
-        return m.min;
-      case MetricStrategy::kMax:
-        return m.max;
-      case MetricStrategy::kLatest:
-        return m.latest;
-    }
+    if (m.name == spec.objective.metric && m.count > 0) return ValueByStrategy(spec, m);
   }
   return std::nullopt;
 }

@@ -85,6 +85,10 @@ uint64_t StudySeed(const StudySpec& spec, const std::string& study_name);
 // The name of the index-th trial (1-based) of a study: "<study>-00001".
 std::string TrialName(const std::string& study_name, int index);
 
+// A metric's value by its strategy in the study (min / max / latest); a metric the study does
+// not name (reported but not declared) gives its latest value.
+double ValueByStrategy(const StudySpec& spec, const tracker::MetricSummary& metric);
+
 // The objective of a trial from its metric summaries by the study's strategy; nullopt when the
 // objective metric was never reported.
 std::optional<double> ObjectiveFrom(const StudySpec& spec,

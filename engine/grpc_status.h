@@ -1,4 +1,4 @@
-// The one mapping between absl::Status and grpc::Status (codes map one to one).
+// The one mapping from absl::Status to grpc::Status (codes map one to one).
 #ifndef HPT_ENGINE_GRPC_STATUS_H_
 #define HPT_ENGINE_GRPC_STATUS_H_
 
@@ -11,11 +11,6 @@ namespace hpt::engine {
 inline grpc::Status ToGrpcStatus(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
-}
-
-inline absl::Status FromGrpcStatus(const grpc::Status& s) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
 }  // namespace hpt::engine

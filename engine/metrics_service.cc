@@ -5,10 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "engine/token.h"
 #include "hpt/v1/metrics.grpc.pb.h"
 #include "katib/v1beta1/api.grpc.pb.h"
+#include "trial_runner/metrics_text.h"
 
 namespace hpt::engine {
 namespace {
@@ -238,21 +240,21 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
               !c.ok()) {
             return c;
           }
-          absl::StatusOr<double> v = suggest::Numeric(log.metric().value());
-          if (!v.ok()) {
+          std::optional<double> v = runner::ParseMetricValue(log.metric().value());
+          if (!v) {
             return absl::InvalidArgumentError(
                 absl::StrCat(where, ".metric.value of \"", log.metric().name(), "\" is \"",
                              log.metric().value(), "\"; must be a finite number"));
           }
           int64_t time_ms = now;
           if (!log.time_stamp().empty()) {
-            absl::Time t;
-            std::string err;
-            if (!absl::ParseTime(absl::RFC3339_full, log.time_stamp(), &t, &err)) {
-              return absl::InvalidArgumentError(absl::StrCat(
-                  where, ".time_stamp \"", log.time_stamp(), "\" is not RFC3339: ", err));
+            std::optional<int64_t> t = runner::ParseRfc3339Millis(log.time_stamp());
+            if (!t) {
+              return absl::InvalidArgumentError(
+                  absl::StrCat(where, ".time_stamp \"", log.time_stamp(),
+                               "\" is not an RFC3339 time (e.g. 2024-01-02T03:04:05Z)"));
             }
-            time_ms = absl::ToUnixMillis(t);
+            time_ms = *t;
           }
           points.push_back({.name = log.metric().name(), .value = *v, .time_ms = time_ms});
         }
@@ -277,13 +279,12 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
         int64_t lo = INT64_MIN, hi = INT64_MAX;
         for (auto [text, bound] : {std::pair{&req->start_time(), &lo}, {&req->end_time(), &hi}}) {
           if (text->empty()) continue;
-          absl::Time tm;
-          std::string err;
-          if (!absl::ParseTime(absl::RFC3339_full, *text, &tm, &err)) {
-            return absl::InvalidArgumentError(
-                absl::StrCat("time bound \"", *text, "\" is not RFC3339: ", err));
+          std::optional<int64_t> t = runner::ParseRfc3339Millis(*text);
+          if (!t) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "time bound \"", *text, "\" is not an RFC3339 time (e.g. 2024-01-02T03:04:05Z)"));
           }
-          *bound = absl::ToUnixMillis(tm);
+          *bound = *t;
         }
         absl::StatusOr<std::vector<tracker::StoredPoint>> pts =
             store->MetricHistory(t->id, req->metric_name());

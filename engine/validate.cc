@@ -35,19 +35,6 @@ void LocateKey(const StudySpec& spec, const std::string& key, Diagnostic* d) {
 
 }  // namespace
 
-absl::Status StatusFromDiagnostics(const std::vector<Diagnostic>& diagnostics) {
-  std::vector<std::string> errors;
-  bool all_unsupported = true;
-  for (const Diagnostic& d : diagnostics) {
-    if (d.severity != Diagnostic::Severity::kError) continue;
-    errors.push_back(d.ToString());
-    all_unsupported = all_unsupported && d.unsupported;
-  }
-  if (errors.empty()) return absl::OkStatus();
-  std::string msg = absl::StrJoin(errors, "\n");
-  return all_unsupported ? absl::UnimplementedError(msg) : absl::InvalidArgumentError(msg);
-}
-
 void CheckStudy(const StudySpec& spec, std::vector<Diagnostic>* diagnostics) {
   const bool v1alpha1 = spec.dialect == Dialect::kStudyJobV1alpha1;
   const std::string algo_path =

@@ -31,9 +31,6 @@ absl::StatusOr<StudySpec> LoadAndCheckStudy(const std::string& path,
 // PyTorchJob manifest). Problems are appended to `diagnostics`; same status rules.
 absl::Status ValidateFile(const std::string& path, std::vector<Diagnostic>* diagnostics);
 
-// The status LoadStudyFile's rules give for a list of diagnostics (OK when there are no errors).
-absl::Status StatusFromDiagnostics(const std::vector<Diagnostic>& diagnostics);
-
 }  // namespace hpt::engine
 
 #endif  // HPT_ENGINE_VALIDATE_H_

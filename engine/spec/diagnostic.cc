@@ -1,5 +1,8 @@
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_join.h"
 #include "engine/spec/study_spec.h"
 
 namespace hpt::engine {
@@ -14,6 +17,19 @@ std::string Diagnostic::ToString() const {
   if (!path.empty()) out += path + ": ";
   out += message;
   return out;
+}
+
+absl::Status StatusFromDiagnostics(const std::vector<Diagnostic>& diagnostics) {
+  std::vector<std::string> errors;
+  bool all_unsupported = true;
+  for (const Diagnostic& d : diagnostics) {
+    if (d.severity != Diagnostic::Severity::kError) continue;
+    errors.push_back(d.ToString());
+    all_unsupported = all_unsupported && d.unsupported;
+  }
+  if (errors.empty()) return absl::OkStatus();
+  std::string msg = absl::StrJoin(errors, "\n");
+  return all_unsupported ? absl::UnimplementedError(msg) : absl::InvalidArgumentError(msg);
 }
 
 std::vector<std::string> StudySpec::MetricNames() const {

@@ -222,18 +222,10 @@ absl::StatusOr<StudySpec> Finish(Sink& sink, StudySpec spec, std::vector<Diagnos
     if (a.line != b.line) return a.line < b.line;
     return a.column < b.column;
   });
-  std::vector<std::string> errors;
-  bool any_supported_error = false;
-  for (const Diagnostic& d : diags) {
-    if (d.severity != Diagnostic::Severity::kError) continue;
-    errors.push_back(d.ToString());
-    if (!d.unsupported) any_supported_error = true;
-  }
   if (diagnostics != nullptr) {
     diagnostics->insert(diagnostics->end(), diags.begin(), diags.end());
   }
-  if (any_supported_error) return absl::InvalidArgumentError(absl::StrJoin(errors, "\n"));
-  if (!errors.empty()) return absl::UnimplementedError(absl::StrJoin(errors, "\n"));
+  if (absl::Status s = StatusFromDiagnostics(diags); !s.ok()) return s;
   return spec;
 }
 

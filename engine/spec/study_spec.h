@@ -37,6 +37,10 @@ struct Diagnostic {
   std::string ToString() const;
 };
 
+// The status a list of diagnostics gives: OK without errors; Unimplemented when every error is a
+// "not supported yet" one; InvalidArgument otherwise. The message joins every error's ToString().
+absl::Status StatusFromDiagnostics(const std::vector<Diagnostic>& diagnostics);
+
 enum class Dialect { kStudyJobV1alpha1, kExperimentV1beta1 };
 
 enum class MetricStrategy { kMin, kMax, kLatest };
