@@ -135,6 +135,7 @@ class RunState {
     std::string log_path;
     std::string trial_dir;
     bool cancelled = false;  // by the controller (study completed or stopped)
+    bool running = false;    // RUNNING recorded in the store
   };
 
   absl::Status CreateStudy();
@@ -425,12 +426,12 @@ absl::Status RunState::Observe() {
   for (size_t i = 0; i < active_.size();) {
     absl::StatusOr<runner::RunStatus> st = runner_->Poll(active_[i].name);
     if (!st.ok()) return st.status();
-    if (st->phase == runner::RunPhase::kRunning) {
-      absl::StatusOr<TrialRecord> t = store_->GetTrial(active_[i].id);
-      if (t.ok() && t->state == TrialState::kPending) {
-        store_
-            ->SetTrialState(active_[i].id, TrialState::kRunning, "TrialRunning", "Trial is running")
-            .IgnoreError();
+    if (st->phase == runner::RunPhase::kRunning && !active_[i].running) {
+      active_[i].running = true;
+      if (absl::Status s = store_->SetTrialState(active_[i].id, TrialState::kRunning,
+                                                 "TrialRunning", "Trial is running");
+          !s.ok()) {
+        return s;
       }
     }
     const bool done = st->phase == runner::RunPhase::kSucceeded ||
