@@ -31,6 +31,11 @@ struct QueryOptions {
   int top = 10;
 };
 
+struct SuggestOptions {
+  std::string algorithm;              // a registered algorithm name (suggest::KnownAlgorithms)
+  std::vector<std::string> settings;  // "key=value", in command-line order
+};
+
 // Prints the top `q.top` trials of `study` by its objective in `q.format`.
 int PrintLeaderboard(tracker::TrialStore* store, const tracker::StudyRecord& study,
                      const QueryOptions& q, std::ostream& out);
@@ -42,6 +47,9 @@ int Leaderboard(const GlobalOptions& g, const QueryOptions& q);
 int Trials(const GlobalOptions& g, const QueryOptions& q);
 int Show(const GlobalOptions& g, const QueryOptions& q);
 int Studies(const GlobalOptions& g, const QueryOptions& q);
+// Serves the ask/tell protocol (cli/ask_tell.h, docs/suggest-protocol.md) on stdin/stdout until
+// close or end of input: 0 then, 1 when stdout cannot be written, 2 for bad options.
+int Suggest(const SuggestOptions& o);
 
 }  // namespace hpt::cli
 

@@ -6,6 +6,7 @@
 //   hpt leaderboard [STUDY]            best trials by the objective
 //   hpt trials [STUDY]                 every trial of a study
 //   hpt show TRIAL                     one trial in full
+//   hpt suggest --algorithm random     ask/tell over JSON lines on stdin/stdout (any harness)
 #include <unistd.h>
 
 #include <csignal>
@@ -73,7 +74,24 @@ int main(int argc, char** argv) {
   CLI::App* studies_cmd = app.add_subcommand("studies", "the studies in the tracker file");
   studies_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
 
-  CLI11_PARSE(app, argc, argv);
+  // suggest
+  hpt::cli::SuggestOptions suggest;
+  CLI::App* suggest_cmd =
+      app.add_subcommand("suggest",
+                         "serve a sampler over JSON lines on stdin/stdout: init, ask, tell, close "
+                         "(docs/suggest-protocol.md)");
+  suggest_cmd
+      ->add_option("--algorithm", suggest.algorithm, "algorithm name, e.g. random, sobol, grid")
+      ->required();
+  suggest_cmd->add_option("--setting", suggest.settings,
+                          "algorithm setting KEY=VALUE (repeatable, in order)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help / --version exit 0; every usage error exits 2, as commands.h promises.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (*run_cmd) return hpt::cli::Run(g, run);
   if (*validate_cmd) return hpt::cli::Validate(validate_files);
@@ -82,5 +100,6 @@ int main(int argc, char** argv) {
   if (*trials_cmd) return hpt::cli::Trials(g, q);
   if (*show_cmd) return hpt::cli::Show(g, q);
   if (*studies_cmd) return hpt::cli::Studies(g, q);
+  if (*suggest_cmd) return hpt::cli::Suggest(suggest);
   return 2;
 }

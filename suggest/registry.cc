@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "suggest/gp/bo_sampler.h"
 #include "suggest/grid_sampler.h"
 #include "suggest/random_sampler.h"
 #include "suggest/sampler.h"
@@ -23,6 +24,7 @@ struct Registered {
 
 // Sorted by name.
 constexpr Registered kAlgorithms[] = {
+    {"bayesianoptimization", &MakeBayesianOptimizationSampler},
     {"grid", &MakeGridSampler},
     {"random", &MakeRandomSampler},
     {"sobol", &MakeSobolSampler},
@@ -30,8 +32,8 @@ constexpr Registered kAlgorithms[] = {
 
 // Katib algorithm names (v1beta1 and v1alpha1) that hpt does not implement yet.
 constexpr std::string_view kNotYetSupported[] = {
-    "bayesianoptimization", "cmaes",          "darts", "enas", "hyperband",
-    "multivariate-tpe",     "nasenvelopenet", "nasrl", "pbt",  "tpe",
+    "cmaes", "darts", "enas", "hyperband", "multivariate-tpe", "nasenvelopenet", "nasrl", "pbt",
+    "tpe",
 };
 
 }  // namespace

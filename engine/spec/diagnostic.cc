@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/spec/study_spec.h"
 
@@ -10,8 +11,8 @@ namespace hpt::engine {
 std::string Diagnostic::ToString() const {
   std::string out = file.empty() ? std::string("<input>") : file;
   if (line > 0) {
-    out += ":" + std::to_string(line);
-    if (column > 0) out += ":" + std::to_string(column);
+    absl::StrAppend(&out, ":", line);
+    if (column > 0) absl::StrAppend(&out, ":", column);
   }
   out += severity == Severity::kError ? ": error: " : ": warning: ";
   if (!path.empty()) out += path + ": ";

@@ -1,6 +1,7 @@
-// LinalgBackend: the dense linear algebra the Gaussian-process code needs (Cholesky factorization
-// and triangular solves), behind one narrow interface so a GPU implementation can replace the CPU
-// one without touching its callers.
+// LinalgBackend: the dense linear algebra the Gaussian-process code needs (kernel matrices,
+// Cholesky factorization, triangular solves, the log marginal likelihood with its gradient, and the
+// posterior of a candidate batch), behind one narrow interface so a GPU implementation can replace
+// the CPU one without touching its callers.
 //
 //   LinalgBackend& la = LinalgBackend::Default();
 //   Eigen::MatrixXd lower;
@@ -20,6 +21,7 @@
 #include <Eigen/Core>
 
 #include "absl/status/status.h"
+#include "suggest/linalg/kernel.h"
 
 namespace hpt::suggest::linalg {
 
@@ -58,6 +60,30 @@ class LinalgBackend {
   // Errors as SolveLower.
   virtual absl::Status CholeskySolve(const Eigen::MatrixXd& lower, const Eigen::MatrixXd& b,
                                      Eigen::MatrixXd* x) = 0;
+
+  // The kernel matrix k(a_i, b_j) between the rows of a (n x D) and of b (m x D): *out is n x m.
+  // InvalidArgument: column counts differ from each other or from kernel.lengthscales, a length
+  // scale or the signal variance is not finite and > 0, or an input holds NaN/infinity.
+  virtual absl::Status KernelMatrix(const KernelParams& kernel, const Eigen::MatrixXd& a,
+                                    const Eigen::MatrixXd& b, Eigen::MatrixXd* out) = 0;
+
+  // The negative log marginal likelihood of observations y (n) at inputs x (n x D) under a GP with
+  // hyperparameters h,
+  //   NLL = 1/2 (y-m)^T (K+s_n I)^-1 (y-m) + 1/2 log|K+s_n I| + n/2 log(2 pi)
+  // (Rasmussen & Williams 2006, eq. 5.8), and, when `gradient` is not null, its gradient with
+  // respect to h.Pack() (eq. 5.9: -1/2 tr((alpha alpha^T - (K+s_n I)^-1) dK/dtheta); -sum(alpha)
+  // for the mean). The factorization is checked and retried with jitter like Cholesky().
+  // InvalidArgument: shapes disagree or inputs are not finite. FailedPrecondition: the kernel
+  // matrix cannot be factored (the message names its size).
+  virtual absl::Status NegLogMarginalLikelihood(const GpHyperparameters& h,
+                                                const Eigen::MatrixXd& x, const Eigen::VectorXd& y,
+                                                double* value, Eigen::VectorXd* gradient) = 0;
+
+  // The posterior of the latent function at the rows of z (m x D): mean_i = m + k(z_i, x) alpha
+  // and variance_i = k(z_i, z_i) - |L^-1 k(x, z_i)|^2 (clamped to >= 0). Evaluated in blocks of
+  // rows, so m may be large. InvalidArgument: shapes disagree.
+  virtual absl::Status Posterior(const PosteriorFactor& f, const Eigen::MatrixXd& z,
+                                 Eigen::VectorXd* mean, Eigen::VectorXd* variance) = 0;
 
   // A short name for logs and benchmarks, e.g. "eigen".
   virtual const char* Name() const = 0;

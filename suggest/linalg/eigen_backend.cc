@@ -105,3 +105,195 @@ absl::Status EigenBackend::CholeskySolve(const Eigen::MatrixXd& lower, const Eig
 }
 
 }  // namespace hpt::suggest::linalg
+
+namespace hpt::suggest::linalg {
+namespace {
+
+// Rows of `x` divided by the length scales.
+Eigen::MatrixXd Scaled(const Eigen::MatrixXd& x, const Eigen::VectorXd& lengthscales) {
+  return x * lengthscales.cwiseInverse().asDiagonal();
+}
+
+// Squared distances between the rows of a and b (both already scaled), clamped at 0.
+Eigen::MatrixXd SquaredDistances(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) {
+  Eigen::MatrixXd r2 = -2.0 * (a * b.transpose());
+  r2.colwise() += a.rowwise().squaredNorm();
+  r2.rowwise() += b.rowwise().squaredNorm().transpose();
+  return r2.cwiseMax(0.0);
+}
+
+template <typename F>
+Eigen::MatrixXd Map(const Eigen::MatrixXd& r2, F f) {
+  return r2.unaryExpr(f);
+}
+
+Eigen::MatrixXd Shape(KernelType t, const Eigen::MatrixXd& r2) {
+  switch (t) {
+    case KernelType::kMatern52:
+      return Map(r2, [](double v) { return KernelShape(KernelType::kMatern52, v); });
+    case KernelType::kMatern32:
+      return Map(r2, [](double v) { return KernelShape(KernelType::kMatern32, v); });
+    case KernelType::kRbf:
+      return Map(r2, [](double v) { return KernelShape(KernelType::kRbf, v); });
+  }
+  return r2;
+}
+
+Eigen::MatrixXd ShapeDerivative(KernelType t, const Eigen::MatrixXd& r2) {
+  switch (t) {
+    case KernelType::kMatern52:
+      return Map(r2, [](double v) { return KernelShapeDerivative(KernelType::kMatern52, v); });
+    case KernelType::kMatern32:
+      return Map(r2, [](double v) { return KernelShapeDerivative(KernelType::kMatern32, v); });
+    case KernelType::kRbf:
+      return Map(r2, [](double v) { return KernelShapeDerivative(KernelType::kRbf, v); });
+  }
+  return r2;
+}
+
+absl::Status CheckKernel(const char* op, const KernelParams& k, Eigen::Index dims) {
+  if (k.lengthscales.size() != dims) {
+    return absl::InvalidArgumentError(absl::StrCat(op, ": the kernel has ", k.lengthscales.size(),
+                                                   " length scales for ", dims,
+                                                   "-dimensional inputs"));
+  }
+  if (!k.lengthscales.allFinite() || (k.lengthscales.array() <= 0).any() ||
+      !std::isfinite(k.signal_variance) || !(k.signal_variance > 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(op, ": length scales and the signal variance must be finite and > 0"));
+  }
+  return absl::OkStatus();
+}
+
+// Factors a (symmetric) with jitter retries like EigenBackend::Cholesky, in place.
+absl::Status FactorInPlace(const char* op, Eigen::MatrixXd* a, Eigen::LLT<Eigen::MatrixXd>* llt) {
+  llt->compute(*a);
+  if (llt->info() == Eigen::Success) return absl::OkStatus();
+  double scale = a->diagonal().cwiseAbs().mean();
+  if (!(scale > 0)) scale = 1;
+  double jitter = kCholeskyJitterBase * scale;
+  double added = 0;
+  for (int attempt = 0; attempt < kCholeskyJitterTries; ++attempt) {
+    if (attempt > 0) jitter *= 10;
+    a->diagonal().array() += jitter - added;
+    added = jitter;
+    llt->compute(*a);
+    if (llt->info() == Eigen::Success) return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      op, ": the ", a->rows(), "x", a->cols(),
+      " kernel matrix is not positive definite, even with jitter ", jitter, " on its diagonal"));
+}
+
+}  // namespace
+
+absl::Status EigenBackend::KernelMatrix(const KernelParams& kernel, const Eigen::MatrixXd& a,
+                                        const Eigen::MatrixXd& b, Eigen::MatrixXd* out) {
+  if (out == nullptr) return absl::InvalidArgumentError("KernelMatrix: out must not be null");
+  if (a.cols() != b.cols()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KernelMatrix: inputs have ", a.cols(), " and ", b.cols(), " columns"));
+  }
+  if (absl::Status s = CheckKernel("KernelMatrix", kernel, a.cols()); !s.ok()) return s;
+  if (!a.allFinite() || !b.allFinite()) {
+    return absl::InvalidArgumentError("KernelMatrix: an input holds NaN or infinity");
+  }
+  *out = kernel.signal_variance *
+         Shape(kernel.type,
+               SquaredDistances(Scaled(a, kernel.lengthscales), Scaled(b, kernel.lengthscales)));
+  return absl::OkStatus();
+}
+
+absl::Status EigenBackend::NegLogMarginalLikelihood(const GpHyperparameters& h,
+                                                    const Eigen::MatrixXd& x,
+                                                    const Eigen::VectorXd& y, double* value,
+                                                    Eigen::VectorXd* gradient) {
+  if (value == nullptr) {
+    return absl::InvalidArgumentError("NegLogMarginalLikelihood: value must not be null");
+  }
+  const Eigen::Index n = x.rows();
+  if (y.size() != n || n == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "NegLogMarginalLikelihood: needs n >= 1 inputs and n values; got ", n, " and ", y.size()));
+  }
+  const KernelParams kernel = h.Kernel();
+  if (absl::Status s = CheckKernel("NegLogMarginalLikelihood", kernel, x.cols()); !s.ok()) {
+    return s;
+  }
+  const double noise = h.NoiseVariance();
+  if (!x.allFinite() || !y.allFinite() || !std::isfinite(noise) || !std::isfinite(h.mean)) {
+    return absl::InvalidArgumentError(
+        "NegLogMarginalLikelihood: inputs, values and hyperparameters must be finite");
+  }
+  const Eigen::MatrixXd scaled = Scaled(x, kernel.lengthscales);
+  Eigen::MatrixXd r2 = SquaredDistances(scaled, scaled);
+  r2.diagonal().setZero();
+  const Eigen::MatrixXd shape = Shape(kernel.type, r2);
+  Eigen::MatrixXd k = kernel.signal_variance * shape;
+  k.diagonal().array() += noise;
+  Eigen::LLT<Eigen::MatrixXd> llt;
+  if (absl::Status s = FactorInPlace("NegLogMarginalLikelihood", &k, &llt); !s.ok()) return s;
+  const Eigen::VectorXd residual = y.array() - h.mean;
+  const Eigen::VectorXd alpha = llt.solve(residual);
+  const Eigen::MatrixXd& lower = llt.matrixLLT();  // lower triangle holds L
+  const double log_det = 2 * lower.diagonal().array().log().sum();
+  *value = 0.5 * residual.dot(alpha) + 0.5 * log_det + 0.5 * n * std::log(2 * M_PI);
+  if (gradient == nullptr) return absl::OkStatus();
+
+  Eigen::MatrixXd k_inv = Eigen::MatrixXd::Identity(n, n);
+  llt.solveInPlace(k_inv);
+  // W = alpha alpha^T - K^-1, so that dNLL/dtheta = -1/2 sum(W .* dK/dtheta).
+  Eigen::MatrixXd w = alpha * alpha.transpose() - k_inv;
+  const int d = static_cast<int>(x.cols());
+  gradient->resize(h.PackedSize());
+  (*gradient)(d) = -0.5 * kernel.signal_variance * w.cwiseProduct(shape).sum();
+  (*gradient)(d + 1) = -0.5 * noise * w.trace();
+  (*gradient)(d + 2) = -alpha.sum();
+  // dK_ij/dlog l_d = G_ij (a_id - a_jd)^2 with G = -2 s f'(r2) and a the scaled inputs; summing
+  // against M = W .* G gives sum_ij M_ij (a_id^2 + a_jd^2 - 2 a_id a_jd).
+  w.array() *= (-2.0 * kernel.signal_variance) * ShapeDerivative(kernel.type, r2).array();
+  const Eigen::VectorXd row_sums = w.rowwise().sum();
+  const Eigen::MatrixXd m_a = w * scaled;
+  for (int j = 0; j < d; ++j) {
+    (*gradient)(j) = -scaled.col(j).cwiseAbs2().dot(row_sums) + scaled.col(j).dot(m_a.col(j));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EigenBackend::Posterior(const PosteriorFactor& f, const Eigen::MatrixXd& z,
+                                     Eigen::VectorXd* mean, Eigen::VectorXd* variance) {
+  if (mean == nullptr || variance == nullptr) {
+    return absl::InvalidArgumentError("Posterior: mean and variance must not be null");
+  }
+  const Eigen::Index n = f.x.rows();
+  if (f.lower.rows() != n || f.lower.cols() != n || f.alpha.size() != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Posterior: the factor is inconsistent: ", n, " inputs, a ", f.lower.rows(),
+                     "x", f.lower.cols(), " Cholesky factor and ", f.alpha.size(), " weights"));
+  }
+  if (z.cols() != f.x.cols()) {
+    return absl::InvalidArgumentError(absl::StrCat("Posterior: candidates have ", z.cols(),
+                                                   " columns; the model has ", f.x.cols()));
+  }
+  constexpr Eigen::Index kBlock = 1024;
+  mean->resize(z.rows());
+  variance->resize(z.rows());
+  Eigen::MatrixXd k_zx;
+  for (Eigen::Index start = 0; start < z.rows(); start += kBlock) {
+    const Eigen::Index rows = std::min(kBlock, z.rows() - start);
+    if (absl::Status s = KernelMatrix(f.kernel, z.middleRows(start, rows), f.x, &k_zx); !s.ok()) {
+      return s;
+    }
+    mean->segment(start, rows) = (k_zx * f.alpha).array() + f.mean;
+    if (n == 0) {
+      variance->segment(start, rows).setConstant(f.kernel.signal_variance);
+      continue;
+    }
+    const Eigen::MatrixXd v = f.lower.triangularView<Eigen::Lower>().solve(k_zx.transpose());
+    variance->segment(start, rows) =
+        (f.kernel.signal_variance - v.colwise().squaredNorm().transpose().array()).cwiseMax(0.0);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hpt::suggest::linalg

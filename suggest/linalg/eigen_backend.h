@@ -1,4 +1,5 @@
-// EigenBackend: the CPU LinalgBackend, on Eigen's LLT and triangular views. Always built.
+// EigenBackend: the CPU LinalgBackend, on Eigen's LLT, triangular views and matrix products
+// (squared distances through one product, then the kernel map elementwise). Always built.
 //
 //   linalg::EigenBackend eigen;
 //   Eigen::MatrixXd lower;
@@ -24,6 +25,13 @@ class EigenBackend final : public LinalgBackend {
                           Eigen::MatrixXd* x) override;
   absl::Status CholeskySolve(const Eigen::MatrixXd& lower, const Eigen::MatrixXd& b,
                              Eigen::MatrixXd* x) override;
+  absl::Status KernelMatrix(const KernelParams& kernel, const Eigen::MatrixXd& a,
+                            const Eigen::MatrixXd& b, Eigen::MatrixXd* out) override;
+  absl::Status NegLogMarginalLikelihood(const GpHyperparameters& h, const Eigen::MatrixXd& x,
+                                        const Eigen::VectorXd& y, double* value,
+                                        Eigen::VectorXd* gradient) override;
+  absl::Status Posterior(const PosteriorFactor& f, const Eigen::MatrixXd& z, Eigen::VectorXd* mean,
+                         Eigen::VectorXd* variance) override;
   const char* Name() const override { return "eigen"; }
 };
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -41,14 +42,14 @@ class ValidateKatibFixtures(unittest.TestCase):
         "v1beta1/random.yaml": ("OK", None),
         "v1beta1/grid.yaml": ("OK", None),
         "v1beta1/file-metrics-collector.yaml": ("OK", None),
-        "v1beta1/bayesian-optimization.yaml": ("NOT SUPPORTED YET", "algorithm 'bayesianoptimization'"),
+        "v1beta1/bayesian-optimization.yaml": ("OK", None),
         "v1beta1/cma-es.yaml": ("NOT SUPPORTED YET", "algorithm 'cmaes'"),
         "v1beta1/hyperband.yaml": ("NOT SUPPORTED YET", "algorithm 'hyperband'"),
         "v1beta1/median-stop.yaml": ("NOT SUPPORTED YET", "early stopping"),
         "v1alpha1/random-example.yaml": ("OK", None),
         "v1alpha1/grid-example.yaml": ("OK", None),
         "v1alpha1/workerConfigMap.yaml": ("OK", None),
-        "v1alpha1/bayseopt-example.yaml": ("NOT SUPPORTED YET", "algorithm 'bayesianoptimization'"),
+        "v1alpha1/bayseopt-example.yaml": ("OK", None),
         "v1alpha1/hypb-example.yaml": ("NOT SUPPORTED YET", "algorithm 'hyperband'"),
         "v1alpha1/tfjob-example.yaml": ("NOT SUPPORTED YET", "metrics"),
     }
@@ -185,6 +186,132 @@ class Quickstart(unittest.TestCase):
         self.assertEqual(r.stdout.count("---\n"), 2)
         self.assertIn("kind: Job", r.stdout)
         self.assertIn("name: quickstart-00002", r.stdout)
+
+
+class SuggestAskTell(unittest.TestCase):
+    """`hpt suggest` through a real subprocess, the way the benchmark harness drives it."""
+
+    SPACE = [{"name": "x0", "type": "float", "low": 0.0, "high": 1.0},
+             {"name": "k", "type": "int", "low": 0, "high": 10},
+             {"name": "c", "type": "categorical", "choices": ["alpha", "beta"]}]
+
+    def start(self, *args):
+        proc = subprocess.Popen([HPT, "suggest", *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                bufsize=1)
+        self.addCleanup(self.stop, proc)
+        return proc
+
+    @staticmethod
+    def stop(proc):
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            f.close()
+
+    def call(self, proc, line, timeout=60):
+        """Writes one request line and waits for exactly one reply line (no batching needed)."""
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        self.assertTrue(ready, f"no reply within {timeout} s to {line!r}")
+        reply = proc.stdout.readline()
+        self.assertTrue(reply.endswith("\n"), f"reply to {line!r} is not a full line: {reply!r}")
+        return json.loads(reply)
+
+    def check_params(self, params):
+        self.assertEqual(list(params), ["x0", "k", "c"])
+        self.assertIsInstance(params["x0"], float)
+        self.assertTrue(0.0 <= params["x0"] <= 1.0, params)
+        self.assertIsInstance(params["k"], int)
+        self.assertTrue(0 <= params["k"] <= 10, params)
+        self.assertIn(params["c"], ("alpha", "beta"))
+
+    def test_init_ask_tell_close(self):
+        proc = self.start("--algorithm", "random", "--setting", "random_state=3")
+        init = {"op": "init", "space": self.SPACE, "seed": 0, "budget": 20}
+        self.assertEqual(self.call(proc, json.dumps(init)), {"ok": True})
+        for i in range(10):
+            params = self.call(proc, json.dumps({"op": "ask"}))["params"]
+            self.check_params(params)
+            value = (params["x0"] - 0.3) ** 2 + params["k"] + (params["c"] == "beta")
+            self.assertEqual(self.call(proc, json.dumps({"op": "tell", "params": params,
+                                                         "value": value})), {"ok": True})
+        batch = self.call(proc, json.dumps({"op": "ask", "n": 3}))["params_list"]
+        self.assertEqual(len(batch), 3)
+        for params in batch:
+            self.check_params(params)
+        self.assertEqual(self.call(proc, json.dumps({"op": "tell", "params": batch[0],
+                                                     "value": None})), {"ok": True})
+        self.assertIn("already told", self.call(proc, json.dumps(
+            {"op": "tell", "params": batch[0], "value": 1.0}))["error"])
+        self.assertEqual(self.call(proc, '{"op":"close"}'), {"ok": True})
+        self.assertEqual(proc.wait(timeout=30), 0)
+        self.assertEqual(proc.stdout.read(), "")
+        self.assertEqual(proc.stderr.read(), "")
+
+    def test_same_seed_same_suggestions(self):
+        script = "\n".join([json.dumps({"op": "init", "space": self.SPACE, "seed": 42}),
+                            '{"op":"ask","n":5}', '{"op":"close"}']) + "\n"
+        runs = [subprocess.run([HPT, "suggest", "--algorithm", "sobol"], input=script,
+                               capture_output=True, text=True, timeout=60) for _ in range(2)]
+        self.assertEqual(runs[0].returncode, 0, runs[0].stderr)
+        self.assertEqual(runs[0].stdout, runs[1].stdout)
+        self.assertEqual(len(json.loads(runs[0].stdout.splitlines()[1])["params_list"]), 5)
+
+    def test_malformed_lines_keep_serving(self):
+        lines = ["garbage", "", "[1]", '{"op":"ask"}', '{"op":"fly"}',
+                 json.dumps({"op": "init", "space": [{"name": "k", "type": "int", "low": 0,
+                                                      "high": 1}]}),
+                 '{"op":"ask","n":0}', '{"op":"tell","params":{"k":0},"value":NaN}',
+                 '{"op":"tell","params":{"k":7},"value":1}', '{"op":"ask"}']
+        r = subprocess.run([HPT, "suggest", "--algorithm", "grid"], input="\n".join(lines) + "\n",
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)  # end of input without close
+        replies = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual(len(replies), len(lines) - 1)  # the blank line gets no reply
+        self.assertIn("bad JSON", replies[0]["error"])
+        self.assertIn("must be a JSON object", replies[1]["error"])
+        self.assertIn("send init first", replies[2]["error"])
+        self.assertIn('unknown op "fly"', replies[3]["error"])
+        self.assertEqual(replies[4], {"ok": True})
+        self.assertIn('"n" must be an integer from 1 to 10000', replies[5]["error"])
+        self.assertIn("NaN and Infinity are not JSON", replies[6]["error"])
+        self.assertEqual(replies[7], {"error": 'tell: parameter "k": 7 is outside [0, 1]'})
+        self.assertEqual(replies[8], {"params": {"k": 0}})
+
+    def test_grid_exhaustion(self):
+        lines = [json.dumps({"op": "init", "space": [{"name": "c", "type": "categorical",
+                                                      "choices": [True, "b", 3]}]}),
+                 '{"op":"ask","n":2}', '{"op":"ask"}', '{"op":"ask"}', '{"op":"ask","n":4}',
+                 '{"op":"close"}']
+        r = subprocess.run([HPT, "suggest", "--algorithm", "grid"], input="\n".join(lines) + "\n",
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([json.loads(line) for line in r.stdout.splitlines()], [
+            {"ok": True},
+            {"params_list": [{"c": True}, {"c": "b"}]},
+            {"params": {"c": 3}},
+            {"error": "search space exhausted: algorithm 'grid' has nothing more to propose "
+                      "after 3 trials"},
+            {"params_list": []},
+            {"ok": True}])
+
+    def test_usage_errors_exit_2(self):
+        for args in (["--algorithm", ""], ["--algorithm", "random", "--setting", "novalue"], []):
+            with self.subTest(args=args):
+                r = subprocess.run([HPT, "suggest", *args], input="", capture_output=True,
+                                   text=True, timeout=60)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(r.stdout, "")
+
+    def test_unknown_algorithm_is_reported_at_init(self):
+        r = subprocess.run([HPT, "suggest", "--algorithm", "nope"],
+                           input=json.dumps({"op": "init", "space": self.SPACE}) + "\n",
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("init: unknown algorithm 'nope'; known: ", json.loads(r.stdout)["error"])
 
 
 if __name__ == "__main__":

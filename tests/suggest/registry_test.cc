@@ -16,7 +16,8 @@ SearchSpace OneDouble() {
 }
 
 TEST(RegistryTest, KnownAlgorithmsAreSorted) {
-  EXPECT_THAT(KnownAlgorithms(), ::testing::ElementsAre("grid", "random", "sobol"));
+  EXPECT_THAT(KnownAlgorithms(),
+              ::testing::ElementsAre("bayesianoptimization", "grid", "random", "sobol"));
 }
 
 TEST(RegistryTest, MakesEveryKnownAlgorithm) {
@@ -31,13 +32,14 @@ TEST(RegistryTest, MakesEveryKnownAlgorithm) {
 }
 
 TEST(RegistryTest, KatibAlgorithmsNotYetSupportedAreUnimplemented) {
-  for (const char* name : {"tpe", "multivariate-tpe", "cmaes", "bayesianoptimization", "hyperband",
-                           "pbt", "enas", "darts", "nasrl", "nasenvelopenet"}) {
+  for (const char* name : {"tpe", "multivariate-tpe", "cmaes", "hyperband", "pbt", "enas", "darts",
+                           "nasrl", "nasenvelopenet"}) {
     absl::StatusOr<std::unique_ptr<Sampler>> s =
         MakeSampler({.name = name, .settings = {}}, OneDouble(), 1);
     EXPECT_EQ(s.status().code(), absl::StatusCode::kUnimplemented) << name;
-    EXPECT_EQ(s.status().message(), std::string("not supported yet: algorithm '") + name +
-                                        "' (hpt supports: grid, random, sobol)");
+    EXPECT_EQ(s.status().message(),
+              std::string("not supported yet: algorithm '") + name +
+                  "' (hpt supports: bayesianoptimization, grid, random, sobol)");
   }
 }
 
@@ -46,8 +48,8 @@ TEST(RegistryTest, UnknownAlgorithmIsNotFound) {
     absl::StatusOr<std::unique_ptr<Sampler>> s =
         MakeSampler({.name = name, .settings = {}}, OneDouble(), 1);
     EXPECT_EQ(s.status().code(), absl::StatusCode::kNotFound) << name;
-    EXPECT_EQ(s.status().message(),
-              std::string("unknown algorithm '") + name + "'; known: grid, random, sobol");
+    EXPECT_EQ(s.status().message(), std::string("unknown algorithm '") + name +
+                                        "'; known: bayesianoptimization, grid, random, sobol");
   }
 }
 

@@ -1,4 +1,5 @@
-// The conformance suite every sampler passes (random, grid in both Katib modes, sobol).
+// The conformance suite every sampler passes (random, grid in both Katib modes, sobol,
+// bayesianoptimization in its initial design, its GP phase and on a finite space).
 #include <set>
 #include <string>
 #include <vector>
@@ -41,6 +42,22 @@ std::vector<SamplerCase> Cases() {
        {.name = "grid", .settings = {{"random_state", "3"}}},
        testing::GridSpace(),
        false,
+       540},
+      {"bayesianoptimization",
+       {.name = "bayesianoptimization", .settings = {}},
+       testing::MixedSpace(),
+       true,
+       0},
+      // Past its initial design after two finished trials: the GP path.
+      {"bayesianoptimization_gp",
+       {.name = "bayesianoptimization", .settings = {{"n_initial_points", "2"}}},
+       testing::MixedSpace(),
+       true,
+       0},
+      {"bayesianoptimization_finite",
+       {.name = "bayesianoptimization", .settings = {{"n_initial_points", "2"}}},
+       testing::GridSpace(),
+       true,
        540},
       {"grid_v1alpha1",
        {.name = "grid", .settings = {{"DefaultGrid", "3"}}},
