@@ -171,12 +171,13 @@ absl::StatusOr<GpHyperparameters> FitHyperparameters(linalg::LinalgBackend& la,
     Clip(bounds, &v);
     starts.push_back(std::move(v));
   };
-  if (options.warm_start.has_value() && options.warm_start->Dimensions() == dims) {
-    GpHyperparameters warm = *options.warm_start;
-    warm.type = options.kernel;
-    add_start(warm);
+  const bool warm = options.warm_start.has_value() && options.warm_start->Dimensions() == dims;
+  if (warm) {
+    GpHyperparameters h = *options.warm_start;
+    h.type = options.kernel;
+    add_start(h);
   }
-  add_start(mode);
+  if (!warm || options.start_at_prior_mode) add_start(mode);
   std::mt19937_64 rng(internal::TrialSeed(options.seed, kFitSalt, 0));
   std::normal_distribution<double> normal;  // only its output order matters for determinism
   for (int r = 0; r < options.restarts; ++r) {

@@ -51,6 +51,9 @@ struct GpFitOptions {
   uint64_t seed = 0;
   // The previous fit, used as the first start (when its dimension matches).
   std::optional<linalg::GpHyperparameters> warm_start;
+  // Whether the prior's mode is a start too. May be turned off to save time when a warm start
+  // is given (without a warm start the mode is always used).
+  bool start_at_prior_mode = true;
 };
 
 // The negative log density of the prior above (up to a constant) at h, and its gradient with

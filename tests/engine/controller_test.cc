@@ -339,3 +339,72 @@ spec:
 
 }  // namespace
 }  // namespace hpt::engine
+
+namespace hpt::engine {
+namespace {
+
+// A two-parameter quadratic evaluated by real trial processes (awk), run to maxTrialCount with
+// three trials in parallel, as a study with `algorithm`.
+std::string QuadraticStudy(const std::string& name, const std::string& algorithm) {
+  return R"(apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  name: )" +
+         name + R"(
+spec:
+  objective:
+    type: minimize
+    objectiveMetricName: loss
+  algorithm:
+    algorithmName: )" +
+         algorithm + R"(
+  parallelTrialCount: 3
+  maxTrialCount: 24
+  parameters:
+    - name: x
+      parameterType: double
+      feasibleSpace: {min: "-2", max: "2"}
+    - name: lr
+      parameterType: double
+      feasibleSpace: {min: "0.00001", max: "1", distribution: logUniform}
+  trialTemplate:
+    primaryContainerName: main
+    trialParameters:
+      - {name: x, reference: x}
+      - {name: lr, reference: lr}
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: main
+                image: busybox
+                command: ["sh", "-c", "awk -v x=${trialParameters.x} -v lr=${trialParameters.lr} 'BEGIN { l = log(lr) / log(10) + 2.5; printf \"loss=%.10f\\n\", (x - 0.73) * (x - 0.73) + 0.2 * l * l }'"]
+            restartPolicy: Never
+  hpt:
+    seed: 11
+)";
+}
+
+TEST_F(ControllerTest, BayesianOptimizationBeatsRandomSearchEndToEnd) {
+  auto bo = RunYaml(QuadraticStudy("bo", "bayesianoptimization"));
+  auto random = RunYaml(QuadraticStudy("random", "random"));
+  ASSERT_TRUE(bo.ok()) << bo.status();
+  ASSERT_TRUE(random.ok()) << random.status();
+  EXPECT_EQ(bo->state, StudyState::kSucceeded);
+  EXPECT_EQ(Count(bo->id)[TrialState::kSucceeded], 24);
+  auto best_bo = store_->Leaderboard(bo->id, 1);
+  auto best_random = store_->Leaderboard(random->id, 1);
+  ASSERT_TRUE(best_bo.ok() && best_random.ok());
+  ASSERT_EQ(best_bo->size(), 1u);
+  ASSERT_EQ(best_random->size(), 1u);
+  const double b = *(*best_bo)[0].objective;
+  const double r = *(*best_random)[0].objective;
+  EXPECT_LT(b, 0.01) << "random's best: " << r;
+  EXPECT_LT(b, r / 5) << "bayesianoptimization " << b << ", random " << r;
+}
+
+}  // namespace
+}  // namespace hpt::engine
