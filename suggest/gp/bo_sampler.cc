@@ -33,6 +33,7 @@ using Key = std::vector<std::string>;
 constexpr uint64_t kInitSalt = 0x626f696e69740005ULL;     // "boinit"
 constexpr uint64_t kSuggestSalt = 0x626f737567670006ULL;  // "bosugg"
 constexpr int kMaxSobolDims = 3667;                       // Boost's direction-number table
+constexpr double kPolishRadius = 0.1;                     // unit-cube half-width of a polish
 
 enum class AcqKind { kLogEi, kEi, kPi, kLcb, kHedge };
 enum class Parallel { kKrigingBeliever, kLiarMin, kLiarMean, kLiarMax };
@@ -520,8 +521,15 @@ absl::StatusOr<std::optional<Candidate>> BayesianOptimizationSampler::Maximize(
       double minimum = 0;
       try {
         nlopt::opt opt(nlopt::LD_LBFGS, static_cast<unsigned>(x.size()));
-        opt.set_lower_bounds(0.0);
-        opt.set_upper_bounds(1.0);
+        // A box around the candidate, not the whole cube: on the cube L-BFGS runs into the
+        // corners, where the posterior's extrapolation makes the acquisition look best.
+        std::vector<double> lower(x.size()), upper(x.size());
+        for (size_t j = 0; j < x.size(); ++j) {
+          lower[j] = std::max(0.0, x[j] - kPolishRadius);
+          upper[j] = std::min(1.0, x[j] + kPolishRadius);
+        }
+        opt.set_lower_bounds(lower);
+        opt.set_upper_bounds(upper);
         opt.set_min_objective(+objective, &ctx);
         opt.set_maxeval(model.size() > 500 ? 15 : 40);
         opt.set_ftol_rel(1e-9);

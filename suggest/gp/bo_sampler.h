@@ -16,12 +16,16 @@
 //  3. Pending trials (running, or proposed earlier in the same call) are added to the model with
 //     fantasized values: the posterior mean (kriging believer) or a constant lie (constant liar:
 //     the min, mean or max observed value); Ginsbourger, Le Riche & Carraro, "Kriging is
-//     well-suited to parallelize optimization", 2010. So a batch spreads out.
+//     well-suited to parallelize optimization", 2010. Fantasies are exact (noise-floor) values and
+//     count towards the incumbent, so a batch spreads out instead of piling up.
 //  4. The acquisition (LogEI by default; gp/acquisition.h) is evaluated on a scrambled Sobol'
 //     candidate set sized by the dimension and shrunk as n grows (every candidate costs O(n^2)),
-//     plus Gaussian perturbations of the best trials; every candidate is snapped to a valid
+//     plus perturbations of the five best trials (Gaussian steps of every coordinate, or one to
+//     three coordinates moved anywhere); every candidate is snapped to a valid
 //     point. The best few are polished with NLopt L-BFGS over the continuous coordinates using the
-//     posterior's gradient, then snapped again.
+//     posterior's gradient, each within a box of +-0.1 around it (on the whole cube L-BFGS runs
+//     into the corners, where the model's extrapolation flatters the acquisition), then
+//     snapped again.
 //  5. The best candidate that is not already a trial (finished, failed or pending) wins. A finite
 //     space that is used up gives fewer than n suggestions.
 //

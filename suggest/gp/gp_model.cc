@@ -70,9 +70,10 @@ double Evaluate(unsigned n, const double* theta, double* grad, void* data) {
   double nll = 0;
   Eigen::VectorXd g;
   absl::Status s = o->la->NegLogMarginalLikelihood(o->h, *o->x, *o->y, &nll, grad ? &g : nullptr);
-  if (!s.ok() || !std::isfinite(nll)) {
+  if (!s.ok() || !std::isfinite(nll) || (grad != nullptr && !g.allFinite())) {
     // A huge value with a zero gradient makes the line search step back.
-    o->last_error = s.ok() ? absl::FailedPreconditionError("the likelihood is not finite") : s;
+    o->last_error =
+        s.ok() ? absl::FailedPreconditionError("the likelihood or its gradient is not finite") : s;
     ++o->failures;
     if (grad != nullptr) std::fill(grad, grad + n, 0.0);
     return 1e100;
@@ -191,9 +192,18 @@ absl::StatusOr<GpHyperparameters> FitHyperparameters(linalg::LinalgBackend& la,
   Objective objective{.la = &la, .x = &fx, .y = &fy, .h = mode, .last_error = absl::OkStatus()};
   double best_value = std::numeric_limits<double>::infinity();
   std::vector<double> best;
-  for (std::vector<double>& start : starts) {
+  auto consider = [&](const std::vector<double>& x) {
+    const double value = Evaluate(static_cast<unsigned>(x.size()), x.data(), nullptr, &objective);
+    if (value < best_value) {
+      best_value = value;
+      best = x;
+    }
+  };
+  for (const std::vector<double>& start : starts) {
+    consider(start);  // a start that is never improved on still counts
+    std::vector<double> x = start;
     try {
-      nlopt::opt opt(nlopt::LD_LBFGS, static_cast<unsigned>(start.size()));
+      nlopt::opt opt(nlopt::LD_LBFGS, static_cast<unsigned>(x.size()));
       opt.set_lower_bounds(bounds.lower);
       opt.set_upper_bounds(bounds.upper);
       opt.set_min_objective(&Evaluate, &objective);
@@ -201,22 +211,13 @@ absl::StatusOr<GpHyperparameters> FitHyperparameters(linalg::LinalgBackend& la,
       opt.set_ftol_rel(1e-9);
       opt.set_xtol_rel(1e-7);
       double value = 0;
-      opt.optimize(start, value);
-      if (value < best_value) {
-        best_value = value;
-        best = start;
-      }
-    } catch (const nlopt::roundoff_limited&) {
-      // The optimizer stopped on round-off: `start` holds the best point it reached.
-      const double value =
-          Evaluate(static_cast<unsigned>(start.size()), start.data(), nullptr, &objective);
-      if (value < best_value) {
-        best_value = value;
-        best = start;
-      }
+      opt.optimize(x, value);
     } catch (const std::exception& e) {
-      objective.last_error = absl::InternalError(absl::StrCat("GP fit: NLopt failed: ", e.what()));
+      // Round-off limits, or a line search that gave up: NLopt leaves the best point it reached
+      // in x, which is considered below like a normal result.
+      objective.last_error = absl::InternalError(absl::StrCat("GP fit: NLopt stopped: ", e.what()));
     }
+    consider(x);
   }
   if (best.empty() || !(best_value < 1e99)) {
     return absl::FailedPreconditionError(
