@@ -31,6 +31,33 @@ absl::Status CheckTriangular(const char* op, const Eigen::MatrixXd& t, const Eig
   return absl::OkStatus();
 }
 
+// Factors the symmetric *a in place: as it is, or else with jitter kCholeskyJitterBase *
+// mean(|diag|) (1 if that is 0) on the diagonal, times 10 per failure, kCholeskyJitterTries
+// times. *jitter_used (may be null) gets the jitter that worked, 0 when none was needed.
+absl::Status FactorInPlace(const char* op, Eigen::MatrixXd* a, Eigen::LLT<Eigen::MatrixXd>* llt,
+                           double* jitter_used) {
+  if (jitter_used != nullptr) *jitter_used = 0;
+  llt->compute(*a);
+  if (llt->info() == Eigen::Success) return absl::OkStatus();
+  double scale = a->diagonal().cwiseAbs().mean();
+  if (!(scale > 0)) scale = 1;
+  double jitter = kCholeskyJitterBase * scale;
+  double added = 0;
+  for (int attempt = 0; attempt < kCholeskyJitterTries; ++attempt) {
+    if (attempt > 0) jitter *= 10;
+    a->diagonal().array() += jitter - added;
+    added = jitter;
+    llt->compute(*a);
+    if (llt->info() == Eigen::Success) {
+      if (jitter_used != nullptr) *jitter_used = jitter;
+      return absl::OkStatus();
+    }
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      op, " failed: the ", Shape(*a), " matrix is not positive definite, even with jitter ", jitter,
+      " added to its diagonal (", kCholeskyJitterTries, " tries)"));
+}
+
 }  // namespace
 
 absl::Status EigenBackend::Cholesky(const Eigen::MatrixXd& a, Eigen::MatrixXd* lower,
@@ -58,28 +85,11 @@ absl::Status EigenBackend::Cholesky(const Eigen::MatrixXd& a, Eigen::MatrixXd* l
                                                    "entry ",
                                                    asymmetry, ")"));
   }
-  Eigen::LLT<Eigen::MatrixXd> llt(a);
-  if (llt.info() == Eigen::Success) {
-    *lower = llt.matrixL();
-    return absl::OkStatus();
-  }
-  double scale = a.diagonal().cwiseAbs().mean();
-  if (!(scale > 0)) scale = 1;
-  double jitter = kCholeskyJitterBase * scale;
-  for (int attempt = 0; attempt < kCholeskyJitterTries; ++attempt) {
-    if (attempt > 0) jitter *= 10;
-    Eigen::MatrixXd shifted = a;
-    shifted.diagonal().array() += jitter;
-    llt.compute(shifted);
-    if (llt.info() == Eigen::Success) {
-      *lower = llt.matrixL();
-      if (jitter_used != nullptr) *jitter_used = jitter;
-      return absl::OkStatus();
-    }
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      "Cholesky failed: the ", Shape(a), " matrix is not positive definite, even with jitter ",
-      jitter, " added to its diagonal (", kCholeskyJitterTries, " tries)"));
+  Eigen::MatrixXd work = a;
+  Eigen::LLT<Eigen::MatrixXd> llt;
+  if (absl::Status s = FactorInPlace("Cholesky", &work, &llt, jitter_used); !s.ok()) return s;
+  *lower = llt.matrixL();
+  return absl::OkStatus();
 }
 
 absl::Status EigenBackend::SolveLower(const Eigen::MatrixXd& lower, const Eigen::MatrixXd& b,
@@ -127,7 +137,7 @@ Eigen::MatrixXd Map(const Eigen::MatrixXd& r2, F f) {
   return r2.unaryExpr(f);
 }
 
-Eigen::MatrixXd Shape(KernelType t, const Eigen::MatrixXd& r2) {
+Eigen::MatrixXd ApplyShape(KernelType t, const Eigen::MatrixXd& r2) {
   switch (t) {
     case KernelType::kMatern52:
       return Map(r2, [](double v) { return KernelShape(KernelType::kMatern52, v); });
@@ -139,7 +149,7 @@ Eigen::MatrixXd Shape(KernelType t, const Eigen::MatrixXd& r2) {
   return r2;
 }
 
-Eigen::MatrixXd ShapeDerivative(KernelType t, const Eigen::MatrixXd& r2) {
+Eigen::MatrixXd ApplyShapeDerivative(KernelType t, const Eigen::MatrixXd& r2) {
   switch (t) {
     case KernelType::kMatern52:
       return Map(r2, [](double v) { return KernelShapeDerivative(KernelType::kMatern52, v); });
@@ -165,26 +175,6 @@ absl::Status CheckKernel(const char* op, const KernelParams& k, Eigen::Index dim
   return absl::OkStatus();
 }
 
-// Factors a (symmetric) with jitter retries like EigenBackend::Cholesky, in place.
-absl::Status FactorInPlace(const char* op, Eigen::MatrixXd* a, Eigen::LLT<Eigen::MatrixXd>* llt) {
-  llt->compute(*a);
-  if (llt->info() == Eigen::Success) return absl::OkStatus();
-  double scale = a->diagonal().cwiseAbs().mean();
-  if (!(scale > 0)) scale = 1;
-  double jitter = kCholeskyJitterBase * scale;
-  double added = 0;
-  for (int attempt = 0; attempt < kCholeskyJitterTries; ++attempt) {
-    if (attempt > 0) jitter *= 10;
-    a->diagonal().array() += jitter - added;
-    added = jitter;
-    llt->compute(*a);
-    if (llt->info() == Eigen::Success) return absl::OkStatus();
-  }
-  return absl::FailedPreconditionError(absl::StrCat(
-      op, ": the ", a->rows(), "x", a->cols(),
-      " kernel matrix is not positive definite, even with jitter ", jitter, " on its diagonal"));
-}
-
 }  // namespace
 
 absl::Status EigenBackend::KernelMatrix(const KernelParams& kernel, const Eigen::MatrixXd& a,
@@ -199,8 +189,8 @@ absl::Status EigenBackend::KernelMatrix(const KernelParams& kernel, const Eigen:
     return absl::InvalidArgumentError("KernelMatrix: an input holds NaN or infinity");
   }
   *out = kernel.signal_variance *
-         Shape(kernel.type,
-               SquaredDistances(Scaled(a, kernel.lengthscales), Scaled(b, kernel.lengthscales)));
+         ApplyShape(kernel.type, SquaredDistances(Scaled(a, kernel.lengthscales),
+                                                  Scaled(b, kernel.lengthscales)));
   return absl::OkStatus();
 }
 
@@ -228,11 +218,13 @@ absl::Status EigenBackend::NegLogMarginalLikelihood(const GpHyperparameters& h,
   const Eigen::MatrixXd scaled = Scaled(x, kernel.lengthscales);
   Eigen::MatrixXd r2 = SquaredDistances(scaled, scaled);
   r2.diagonal().setZero();
-  const Eigen::MatrixXd shape = Shape(kernel.type, r2);
+  const Eigen::MatrixXd shape = ApplyShape(kernel.type, r2);
   Eigen::MatrixXd k = kernel.signal_variance * shape;
   k.diagonal().array() += noise;
   Eigen::LLT<Eigen::MatrixXd> llt;
-  if (absl::Status s = FactorInPlace("NegLogMarginalLikelihood", &k, &llt); !s.ok()) return s;
+  if (absl::Status s = FactorInPlace("NegLogMarginalLikelihood", &k, &llt, nullptr); !s.ok()) {
+    return s;
+  }
   const Eigen::VectorXd residual = y.array() - h.mean;
   const Eigen::VectorXd alpha = llt.solve(residual);
   const Eigen::MatrixXd& lower = llt.matrixLLT();  // lower triangle holds L
@@ -251,7 +243,7 @@ absl::Status EigenBackend::NegLogMarginalLikelihood(const GpHyperparameters& h,
   (*gradient)(d + 2) = -alpha.sum();
   // dK_ij/dlog l_d = G_ij (a_id - a_jd)^2 with G = -2 s f'(r2) and a the scaled inputs; summing
   // against M = W .* G gives sum_ij M_ij (a_id^2 + a_jd^2 - 2 a_id a_jd).
-  w.array() *= (-2.0 * kernel.signal_variance) * ShapeDerivative(kernel.type, r2).array();
+  w.array() *= (-2.0 * kernel.signal_variance) * ApplyShapeDerivative(kernel.type, r2).array();
   const Eigen::VectorXd row_sums = w.rowwise().sum();
   const Eigen::MatrixXd m_a = w * scaled;
   for (int j = 0; j < d; ++j) {
