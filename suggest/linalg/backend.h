@@ -10,15 +10,33 @@
 //   Eigen::MatrixXd alpha;                                  // K^-1 y
 //   if (absl::Status s = la.CholeskySolve(lower, y, &alpha); !s.ok()) return s;
 //
+// Which backend: Default() is the CPU (Eigen) backend unless HPT_LINALG=cuda; ForSize(n) also
+// picks the CUDA backend (cuBLAS + cuSOLVER, suggest/linalg/cuda/) for problems of n >=
+// kDefaultCudaCrossover observations when the build has it and a device answers:
+//
+//   LinalgBackend& la = LinalgBackend::ForSize(x.rows());    // "cuda" or "eigen"
+//
+// Environment (read once, at the first Default() or ForSize() call):
+//   HPT_LINALG=auto|cpu|cuda   auto (the default): by size as above; cpu: always Eigen; cuda:
+//                              CUDA for every size, also from Default(). Any other value: one
+//                              line on stderr, then cpu.
+//   HPT_LINALG_CROSSOVER=n     the crossover of auto (a non-negative integer).
+// With no usable device (none, a driver too old for the runtime, out of memory at start-up) the
+// CUDA choice falls back to Eigen with one line on stderr; so does a call that runs out of device
+// memory or meets a device failure (see fallback_backend.h). A build without CUDA
+// (HPT_WITH_CUDA=OFF, or no toolkit found) always uses Eigen, and says so (once) only under
+// HPT_LINALG=cuda.
+//
 // Only Eigen and abseil types appear here: a CUDA build adds its backend in its own files, and
 // this header never includes (or is conditioned on) a CUDA header.
 //
 // Thread-safety: implementations are safe to call from several threads at once (the Default()
-// instance is shared).
+// and ForSize() instances are shared).
 #ifndef HPT_SUGGEST_LINALG_BACKEND_H_
 #define HPT_SUGGEST_LINALG_BACKEND_H_
 
 #include <Eigen/Core>
+#include <cstdint>
 
 #include "absl/status/status.h"
 #include "suggest/linalg/kernel.h"
@@ -29,6 +47,11 @@ namespace hpt::suggest::linalg {
 // the diagonal, multiplied by 10 after each failure, at most kCholeskyJitterTries times.
 inline constexpr double kCholeskyJitterBase = 1e-10;
 inline constexpr int kCholeskyJitterTries = 6;
+
+// The number of observations from which ForSize() prefers the CUDA backend under HPT_LINALG=auto.
+// NOT YET MEASURED (issue 4: the GPU proof, bench/gpu/run.sh, is pending): a placeholder until the
+// benchmark's crossover table is read on the target device. HPT_LINALG_CROSSOVER overrides it.
+inline constexpr int64_t kDefaultCudaCrossover = 2000;
 
 class LinalgBackend {
  public:
@@ -88,8 +111,15 @@ class LinalgBackend {
   // A short name for logs and benchmarks, e.g. "eigen".
   virtual const char* Name() const = 0;
 
-  // The process-wide backend: today always the Eigen (CPU) one. Never null; lives forever.
+  // The process-wide backend for callers that do not know the problem size: the Eigen (CPU) one,
+  // or the CUDA one under HPT_LINALG=cuda when a device answers. Never null; lives forever.
   static LinalgBackend& Default();
+
+  // The process-wide backend for a problem of n observations (the size of the kernel matrix to
+  // factor): the CUDA one when this build has it, a device answers and, under HPT_LINALG=auto,
+  // n >= the crossover; else the Eigen one. The first call that wants CUDA probes the device
+  // (once per process). Never null; lives forever.
+  static LinalgBackend& ForSize(int64_t n);
 
  protected:
   LinalgBackend() = default;

@@ -2,34 +2,13 @@
 
 #include <Eigen/Cholesky>
 #include <cmath>
-#include <string>
 
-#include "absl/strings/str_cat.h"
+#include "suggest/linalg/checks.h"
 
 namespace hpt::suggest::linalg {
 namespace {
 
-std::string Shape(const Eigen::MatrixXd& m) { return absl::StrCat(m.rows(), "x", m.cols()); }
-
-// Shared checks of the triangular solves.
-absl::Status CheckTriangular(const char* op, const Eigen::MatrixXd& t, const Eigen::MatrixXd& b,
-                             Eigen::MatrixXd* x) {
-  if (x == nullptr) return absl::InvalidArgumentError(absl::StrCat(op, ": x must not be null"));
-  if (t.rows() != t.cols() || t.rows() != b.rows()) {
-    return absl::InvalidArgumentError(absl::StrCat(op,
-                                                   ": needs a square n x n matrix and an n-row "
-                                                   "right-hand side; got ",
-                                                   Shape(t), " and ", Shape(b)));
-  }
-  for (Eigen::Index i = 0; i < t.rows(); ++i) {
-    const double d = t(i, i);
-    if (d == 0 || !std::isfinite(d)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          op, ": the ", Shape(t), " triangular matrix is singular: diagonal entry ", i, " is ", d));
-    }
-  }
-  return absl::OkStatus();
-}
+using internal::CheckTriangular;
 
 // Factors the symmetric *a in place: as it is, or else with jitter kCholeskyJitterBase *
 // mean(|diag|) (1 if that is 0) on the diagonal, times 10 per failure, kCholeskyJitterTries
@@ -39,9 +18,7 @@ absl::Status FactorInPlace(const char* op, Eigen::MatrixXd* a, Eigen::LLT<Eigen:
   if (jitter_used != nullptr) *jitter_used = 0;
   llt->compute(*a);
   if (llt->info() == Eigen::Success) return absl::OkStatus();
-  double scale = a->diagonal().cwiseAbs().mean();
-  if (!(scale > 0)) scale = 1;
-  double jitter = kCholeskyJitterBase * scale;
+  double jitter = internal::FirstCholeskyJitter(a->diagonal().cwiseAbs().mean());
   double added = 0;
   for (int attempt = 0; attempt < kCholeskyJitterTries; ++attempt) {
     if (attempt > 0) jitter *= 10;
@@ -53,37 +30,24 @@ absl::Status FactorInPlace(const char* op, Eigen::MatrixXd* a, Eigen::LLT<Eigen:
       return absl::OkStatus();
     }
   }
-  return absl::FailedPreconditionError(absl::StrCat(
-      op, " failed: the ", Shape(*a), " matrix is not positive definite, even with jitter ", jitter,
-      " added to its diagonal (", kCholeskyJitterTries, " tries)"));
+  return internal::NotPositiveDefinite(op, a->rows(), jitter);
 }
 
 }  // namespace
 
 absl::Status EigenBackend::Cholesky(const Eigen::MatrixXd& a, Eigen::MatrixXd* lower,
                                     double* jitter_used) {
-  if (lower == nullptr) return absl::InvalidArgumentError("Cholesky: lower must not be null");
   if (jitter_used != nullptr) *jitter_used = 0;
-  if (a.rows() != a.cols()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Cholesky needs a square matrix; got ", Shape(a)));
-  }
-  if (!a.allFinite()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Cholesky: the ", Shape(a), " matrix holds NaN or infinity"));
-  }
+  if (absl::Status s = internal::CheckCholeskyShape(a, lower); !s.ok()) return s;
+  if (!a.allFinite()) return internal::NonFiniteCholeskyInput(a);
   const Eigen::Index n = a.rows();
   if (n == 0) {
     lower->resize(0, 0);
     return absl::OkStatus();
   }
   const double asymmetry = (a - a.transpose()).cwiseAbs().maxCoeff();
-  const double magnitude = a.cwiseAbs().maxCoeff();
-  if (asymmetry > 1e-10 * magnitude) {
-    return absl::InvalidArgumentError(absl::StrCat("Cholesky: the ", Shape(a),
-                                                   " matrix is not symmetric (largest |a - a^T| "
-                                                   "entry ",
-                                                   asymmetry, ")"));
+  if (internal::IsAsymmetric(asymmetry, a.cwiseAbs().maxCoeff())) {
+    return internal::AsymmetricCholeskyInput(a, asymmetry);
   }
   Eigen::MatrixXd work = a;
   Eigen::LLT<Eigen::MatrixXd> llt;
@@ -161,33 +125,11 @@ Eigen::MatrixXd ApplyShapeDerivative(KernelType t, const Eigen::MatrixXd& r2) {
   return r2;
 }
 
-absl::Status CheckKernel(const char* op, const KernelParams& k, Eigen::Index dims) {
-  if (k.lengthscales.size() != dims) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": the kernel has ", k.lengthscales.size(),
-                                                   " length scales for ", dims,
-                                                   "-dimensional inputs"));
-  }
-  if (!k.lengthscales.allFinite() || (k.lengthscales.array() <= 0).any() ||
-      !std::isfinite(k.signal_variance) || !(k.signal_variance > 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(op, ": length scales and the signal variance must be finite and > 0"));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status EigenBackend::KernelMatrix(const KernelParams& kernel, const Eigen::MatrixXd& a,
                                         const Eigen::MatrixXd& b, Eigen::MatrixXd* out) {
-  if (out == nullptr) return absl::InvalidArgumentError("KernelMatrix: out must not be null");
-  if (a.cols() != b.cols()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("KernelMatrix: inputs have ", a.cols(), " and ", b.cols(), " columns"));
-  }
-  if (absl::Status s = CheckKernel("KernelMatrix", kernel, a.cols()); !s.ok()) return s;
-  if (!a.allFinite() || !b.allFinite()) {
-    return absl::InvalidArgumentError("KernelMatrix: an input holds NaN or infinity");
-  }
+  if (absl::Status s = internal::CheckKernelMatrixInputs(kernel, a, b, out); !s.ok()) return s;
   *out = kernel.signal_variance *
          ApplyShape(kernel.type, SquaredDistances(Scaled(a, kernel.lengthscales),
                                                   Scaled(b, kernel.lengthscales)));
@@ -198,23 +140,12 @@ absl::Status EigenBackend::NegLogMarginalLikelihood(const GpHyperparameters& h,
                                                     const Eigen::MatrixXd& x,
                                                     const Eigen::VectorXd& y, double* value,
                                                     Eigen::VectorXd* gradient) {
-  if (value == nullptr) {
-    return absl::InvalidArgumentError("NegLogMarginalLikelihood: value must not be null");
-  }
-  const Eigen::Index n = x.rows();
-  if (y.size() != n || n == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "NegLogMarginalLikelihood: needs n >= 1 inputs and n values; got ", n, " and ", y.size()));
-  }
-  const KernelParams kernel = h.Kernel();
-  if (absl::Status s = CheckKernel("NegLogMarginalLikelihood", kernel, x.cols()); !s.ok()) {
+  KernelParams kernel;
+  double noise = 0;
+  if (absl::Status s = internal::CheckLikelihoodInputs(h, x, y, value, &kernel, &noise); !s.ok()) {
     return s;
   }
-  const double noise = h.NoiseVariance();
-  if (!x.allFinite() || !y.allFinite() || !std::isfinite(noise) || !std::isfinite(h.mean)) {
-    return absl::InvalidArgumentError(
-        "NegLogMarginalLikelihood: inputs, values and hyperparameters must be finite");
-  }
+  const Eigen::Index n = x.rows();
   const Eigen::MatrixXd scaled = Scaled(x, kernel.lengthscales);
   Eigen::MatrixXd r2 = SquaredDistances(scaled, scaled);
   r2.diagonal().setZero();
@@ -254,19 +185,8 @@ absl::Status EigenBackend::NegLogMarginalLikelihood(const GpHyperparameters& h,
 
 absl::Status EigenBackend::Posterior(const PosteriorFactor& f, const Eigen::MatrixXd& z,
                                      Eigen::VectorXd* mean, Eigen::VectorXd* variance) {
-  if (mean == nullptr || variance == nullptr) {
-    return absl::InvalidArgumentError("Posterior: mean and variance must not be null");
-  }
+  if (absl::Status s = internal::CheckPosteriorShapes(f, z, mean, variance); !s.ok()) return s;
   const Eigen::Index n = f.x.rows();
-  if (f.lower.rows() != n || f.lower.cols() != n || f.alpha.size() != n) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("Posterior: the factor is inconsistent: ", n, " inputs, a ", f.lower.rows(),
-                     "x", f.lower.cols(), " Cholesky factor and ", f.alpha.size(), " weights"));
-  }
-  if (z.cols() != f.x.cols()) {
-    return absl::InvalidArgumentError(absl::StrCat("Posterior: candidates have ", z.cols(),
-                                                   " columns; the model has ", f.x.cols()));
-  }
   constexpr Eigen::Index kBlock = 1024;
   mean->resize(z.rows());
   variance->resize(z.rows());

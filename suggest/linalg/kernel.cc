@@ -16,39 +16,9 @@ const char* KernelTypeName(KernelType t) {
   return "?";
 }
 
-double KernelShape(KernelType t, double r2) {
-  switch (t) {
-    case KernelType::kMatern52: {
-      const double r = std::sqrt(5 * r2);
-      return (1 + r + r * r / 3) * std::exp(-r);
-    }
-    case KernelType::kMatern32: {
-      const double r = std::sqrt(3 * r2);
-      return (1 + r) * std::exp(-r);
-    }
-    case KernelType::kRbf:
-      return std::exp(-r2 / 2);
-  }
-  return 0;
-}
+double KernelShape(KernelType t, double r2) { return shape::Value(t, r2); }
 
-double KernelShapeDerivative(KernelType t, double r2) {
-  // With r' = sqrt(c r2): d/dr2 = (d/dr') * c / (2 r'), which cancels the r' of the Matérn
-  // derivatives, so the expressions below are finite at r2 = 0.
-  switch (t) {
-    case KernelType::kMatern52: {
-      const double r = std::sqrt(5 * r2);
-      return -5.0 / 6.0 * (1 + r) * std::exp(-r);
-    }
-    case KernelType::kMatern32: {
-      const double r = std::sqrt(3 * r2);
-      return -1.5 * std::exp(-r);
-    }
-    case KernelType::kRbf:
-      return -0.5 * std::exp(-r2 / 2);
-  }
-  return 0;
-}
+double KernelShapeDerivative(KernelType t, double r2) { return shape::Derivative(t, r2); }
 
 Eigen::VectorXd GpHyperparameters::Pack() const {
   Eigen::VectorXd p(PackedSize());

@@ -22,9 +22,9 @@
 
 #include <Eigen/Core>
 
-namespace hpt::suggest::linalg {
+#include "suggest/linalg/kernel_shape.h"  // KernelType and the formulas, shared with CUDA code
 
-enum class KernelType { kMatern52, kMatern32, kRbf };
+namespace hpt::suggest::linalg {
 
 // "matern52", "matern32", "rbf".
 const char* KernelTypeName(KernelType t);
