@@ -179,9 +179,12 @@ class ReporterTest : public ::testing::Test {
     o.trial_id = kTrialId;
     o.token = kToken;
     o.rpc_timeout = absl::Seconds(20);
-    o.max_attempts = 4;
-    o.initial_backoff = absl::Milliseconds(1);
-    o.max_backoff = absl::Milliseconds(4);
+    // Retries span ~2.5 s: longer than gRPC's 1 s reconnect backoff, so a first connection that
+    // fails on a loaded machine is retried after the channel reconnects instead of failing the
+    // test (seen once in a fresh-machine run: UNAVAILABLE before the server saw the call).
+    o.max_attempts = 8;
+    o.initial_backoff = absl::Milliseconds(20);
+    o.max_backoff = absl::Seconds(1);
     return o;
   }
 
@@ -319,7 +322,9 @@ TEST_F(ReporterTest, RetriesDeadlineExceededAndTheLateReplayIsNotStoredTwice) {
 }
 
 TEST_F(ReporterTest, GivesUpAfterMaxAttemptsWithUnavailable) {
-  std::unique_ptr<Reporter> r = MakeReporter();
+  ReporterOptions o = Options();
+  o.max_attempts = 4;
+  std::unique_ptr<Reporter> r = MakeReporter(o);
   service_.FailNextReports(100, grpc::StatusCode::UNAVAILABLE);
   absl::Status s = r->Report({{"loss", 1.0}});
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
