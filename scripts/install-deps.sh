@@ -12,8 +12,8 @@ PACKAGES=(
   libeigen3-dev libnlopt-cxx-dev libsqlite3-dev sqlite3 nlohmann-json3-dev libyaml-cpp-dev
   libcurl4-openssl-dev libcpp-httplib-dev libcli11-dev libboost-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  # Python side: the client library and the example training programs
-  python3 python3-grpcio python3-protobuf
+  # Python side: the client library, the example training programs, the Kubernetes manifest checks
+  python3 python3-grpcio python3-protobuf python3-jsonschema python3-yaml
 )
 
 missing=()
