@@ -1,7 +1,6 @@
 #include "suggest/gp/bo_sampler.h"
 
 #include <algorithm>
-#include <boost/random/sobol.hpp>
 #include <cmath>
 #include <exception>
 #include <limits>
@@ -22,6 +21,7 @@
 #include "suggest/gp/output_transform.h"
 #include "suggest/internal/rng.h"
 #include "suggest/internal/settings.h"
+#include "suggest/internal/sobol_points.h"
 #include "suggest/linalg/backend.h"
 
 namespace hpt::suggest {
@@ -32,7 +32,6 @@ using Key = std::vector<std::string>;
 
 constexpr uint64_t kInitSalt = 0x626f696e69740005ULL;     // "boinit"
 constexpr uint64_t kSuggestSalt = 0x626f737567670006ULL;  // "bosugg"
-constexpr int kMaxSobolDims = 3667;                       // Boost's direction-number table
 constexpr double kPolishRadius = 0.1;                     // unit-cube half-width of a polish
 
 enum class AcqKind { kLogEi, kEi, kPi, kLcb, kHedge };
@@ -199,23 +198,9 @@ absl::StatusOr<Options> ParseOptions(const AlgorithmSpec& algo) {
   return o;
 }
 
-// Sobol' points first .. first+count-1 over `dims` dimensions, XOR-shifted by words from `key`,
-// as rows of u in [0, 1).
-Eigen::MatrixXd SobolPoints(int dims, uint64_t first, int count, uint64_t key) {
-  Eigen::MatrixXd u(count, dims);
-  std::vector<uint32_t> shift(dims);
-  for (int d = 0; d < dims; ++d) {
-    shift[d] = static_cast<uint32_t>(internal::SplitMix64(key + d) >> 32);
-  }
-  boost::random::sobol_engine<uint32_t, 32> engine(dims);
-  if (first > 0) engine.discard((first - 1) * dims);
-  for (int i = 0; i < count; ++i) {
-    for (int d = 0; d < dims; ++d) {
-      const uint32_t c = (first + i == 0) ? 0u : engine();
-      u(i, d) = static_cast<double>(c ^ shift[d]) * 0x1.0p-32;
-    }
-  }
-  return u;
+void AppendRow(const Eigen::VectorXd& z, Eigen::MatrixXd* rows) {
+  rows->conservativeResize(rows->rows() + 1, Eigen::NoChange);
+  rows->bottomRows(1) = z.transpose();
 }
 
 Key KeyOf(const Assignment& a) {
@@ -261,6 +246,9 @@ class BayesianOptimizationSampler final : public Sampler {
                                                     std::mt19937_64& rng,
                                                     const std::set<Key>& seen);
   absl::StatusOr<double> Fantasy(const gp::GpModel& model, const Eigen::VectorXd& z) const;
+  // Adds pending point z to *model with its fantasized value, as an exact observation, and
+  // lowers *incumbent to that value when it is better.
+  absl::Status Believe(const Eigen::VectorXd& z, gp::GpModel* model, double* incumbent) const;
   int CandidateCount(int n) const;
 
   Options options_;
@@ -268,12 +256,11 @@ class BayesianOptimizationSampler final : public Sampler {
   SearchSpace space_;
   const uint64_t seed_;
 
-  // The last fit: reused while the finished trials stay the same.
-  Eigen::MatrixXd fit_x_;
+  // The last fit, on the finished trials (model_->x(), their transformed values model_->y()):
+  // reused while those trials and their raw values fit_y_ stay the same.
   Eigen::VectorXd fit_y_;
   std::optional<linalg::GpHyperparameters> hyper_;
   std::optional<gp::GpModel> model_;
-  Eigen::VectorXd targets_;  // transformed y of the last fit
   // gp_hedge: the gains of EI, PI, LCB and the proposals of the last suggestion.
   Eigen::Vector3d gains_ = Eigen::Vector3d::Zero();
   Eigen::MatrixXd hedge_last_;
@@ -312,9 +299,10 @@ std::optional<Assignment> BayesianOptimizationSampler::InitialPoint(uint64_t ind
                                                                     std::set<Key>* seen) const {
   const int params = static_cast<int>(space_.params.size());
   const uint64_t key = internal::SplitMix64(seed_ ^ kInitSalt);
-  if (params <= kMaxSobolDims && index < (uint64_t{1} << 31)) {
-    Eigen::MatrixXd u = SobolPoints(params, index, 1, key);
-    Assignment a = encoding_.FromUnitPerParameter(u.row(0).data());
+  // Past the Sobol' table's dimensions (or the sequence's end) random points take over.
+  if (absl::StatusOr<std::vector<double>> u = internal::ShiftedSobolPoints(params, index, 1, key);
+      u.ok()) {
+    Assignment a = encoding_.FromUnitPerParameter(u->data());
     if (!seen->count(KeyOf(a))) return a;
   }
   // A duplicate (small discrete spaces): random points, then the unused rest of a finite space.
@@ -332,7 +320,7 @@ std::optional<Assignment> BayesianOptimizationSampler::InitialPoint(uint64_t ind
 }
 
 absl::Status BayesianOptimizationSampler::Refit(const Data& data) {
-  if (model_.has_value() && fit_x_.rows() == data.x.rows() && fit_x_ == data.x &&
+  if (model_.has_value() && model_->x().rows() == data.x.rows() && model_->x() == data.x &&
       fit_y_ == data.y) {
     return absl::OkStatus();
   }
@@ -372,8 +360,6 @@ absl::Status BayesianOptimizationSampler::Refit(const Data& data) {
   }
   hyper_ = *h;
   model_ = std::move(*model);
-  targets_ = std::move(targets);
-  fit_x_ = data.x;
   fit_y_ = data.y;
   return absl::OkStatus();
 }
@@ -390,17 +376,25 @@ absl::StatusOr<double> BayesianOptimizationSampler::Fantasy(const gp::GpModel& m
                                                             const Eigen::VectorXd& z) const {
   switch (options_.parallel) {
     case Parallel::kLiarMin:
-      return targets_.minCoeff();
+      return model_->y().minCoeff();
     case Parallel::kLiarMean:
-      return targets_.mean();
+      return model_->y().mean();
     case Parallel::kLiarMax:
-      return targets_.maxCoeff();
+      return model_->y().maxCoeff();
     case Parallel::kKrigingBeliever:
       break;
   }
   Eigen::VectorXd mean, variance;
   if (absl::Status s = model.Predict(z.transpose(), &mean, &variance); !s.ok()) return s;
   return mean(0);
+}
+
+absl::Status BayesianOptimizationSampler::Believe(const Eigen::VectorXd& z, gp::GpModel* model,
+                                                  double* incumbent) const {
+  absl::StatusOr<double> f = Fantasy(*model, z);
+  if (!f.ok()) return f.status();
+  *incumbent = std::min(*incumbent, *f);
+  return model->Condition(z.transpose(), Eigen::VectorXd::Constant(1, *f), options_.noise_floor);
 }
 
 absl::StatusOr<std::optional<Candidate>> BayesianOptimizationSampler::Maximize(
@@ -416,26 +410,27 @@ absl::StatusOr<std::optional<Candidate>> BayesianOptimizationSampler::Maximize(
       if (!seen.count(KeyOf(a))) assignments.push_back(std::move(a));
     }
   } else {
-    if (params <= kMaxSobolDims) {
-      const Eigen::MatrixXd u = SobolPoints(params, 0, count, rng());
+    if (params <= internal::kMaxSobolDims) {
+      absl::StatusOr<std::vector<double>> u = internal::ShiftedSobolPoints(params, 0, count, rng());
+      if (!u.ok()) return u.status();
       for (int i = 0; i < count; ++i) {
-        const Eigen::VectorXd row = u.row(i).transpose();
-        assignments.push_back(encoding_.FromUnitPerParameter(row.data()));
+        assignments.push_back(
+            encoding_.FromUnitPerParameter(u->data() + static_cast<size_t>(i) * params));
       }
     }
     // Perturbations of the best trials (in the fitted targets' order).
-    const int top = std::min<int>(5, static_cast<int>(targets_.size()));
-    std::vector<int> order(targets_.size());
+    const int top = std::min<int>(5, static_cast<int>(model_->y().size()));
+    std::vector<int> order(model_->y().size());
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + top, order.end(),
-                      [&](int a, int b) { return targets_(a) < targets_(b); });
+                      [&](int a, int b) { return model_->y()(a) < model_->y()(b); });
     const int per_point = std::max(8, count / 4 / std::max(top, 1));
     // Half move every coordinate a little (scales 0.01, 0.05, 0.2); half move one to three
     // coordinates anywhere in [0, 1], which finds the other basins of separable functions.
     const double scales[] = {0.01, 0.05, 0.2};
     std::normal_distribution<double> normal;
     for (int t = 0; t < top; ++t) {
-      const Eigen::VectorXd center = fit_x_.row(order[t]).transpose();
+      const Eigen::VectorXd center = model_->x().row(order[t]).transpose();
       for (int j = 0; j < per_point; ++j) {
         Eigen::VectorXd z = center;
         if (j % 2 == 0) {
@@ -633,33 +628,18 @@ absl::StatusOr<std::vector<Assignment>> BayesianOptimizationSampler::Suggest(
       seen.insert(KeyOf(*a));
       absl::StatusOr<Eigen::VectorXd> z = encoding_.Encode(*a);
       if (!z.ok()) return z.status();
-      data.pending.conservativeResize(data.pending.rows() + 1, Eigen::NoChange);
-      data.pending.bottomRows(1) = z->transpose();
-      if (conditioned.has_value()) {
-        absl::StatusOr<double> f = Fantasy(*conditioned, *z);
-        if (!f.ok()) return f.status();
-        incumbent = std::min(incumbent, *f);
-        if (absl::Status s = conditioned->Condition(
-                z->transpose(), Eigen::VectorXd::Constant(1, *f), options_.noise_floor);
-            !s.ok()) {
-          return s;
-        }
-      }
+      // Still before the model (the GP phase, once reached, lasts the call): just pending.
+      AppendRow(*z, &data.pending);
       out.push_back(std::move(*a));
       continue;
     }
     if (!conditioned.has_value()) {
       if (absl::Status s = Refit(data); !s.ok()) return s;
       conditioned = *model_;
-      incumbent = targets_.minCoeff();
+      incumbent = model_->y().minCoeff();
       // Pending trials one at a time, in order, so a batch and single calls agree exactly.
       for (Eigen::Index i = 0; i < data.pending.rows(); ++i) {
-        const Eigen::VectorXd z = data.pending.row(i).transpose();
-        absl::StatusOr<double> f = Fantasy(*conditioned, z);
-        if (!f.ok()) return f.status();
-        incumbent = std::min(incumbent, *f);
-        if (absl::Status s = conditioned->Condition(z.transpose(), Eigen::VectorXd::Constant(1, *f),
-                                                    options_.noise_floor);
+        if (absl::Status s = Believe(data.pending.row(i).transpose(), &*conditioned, &incumbent);
             !s.ok()) {
           return s;
         }
@@ -673,16 +653,8 @@ absl::StatusOr<std::vector<Assignment>> BayesianOptimizationSampler::Suggest(
     if (hedge.rows() == 3) hedge_last_ = hedge;
     Candidate& chosen = **c;
     seen.insert(KeyOf(chosen.assignment));
-    absl::StatusOr<double> f = Fantasy(*conditioned, chosen.z);
-    if (!f.ok()) return f.status();
-    incumbent = std::min(incumbent, *f);
-    if (absl::Status s = conditioned->Condition(
-            chosen.z.transpose(), Eigen::VectorXd::Constant(1, *f), options_.noise_floor);
-        !s.ok()) {
-      return s;
-    }
-    data.pending.conservativeResize(data.pending.rows() + 1, Eigen::NoChange);
-    data.pending.bottomRows(1) = chosen.z.transpose();
+    if (absl::Status s = Believe(chosen.z, &*conditioned, &incumbent); !s.ok()) return s;
+    AppendRow(chosen.z, &data.pending);
     out.push_back(std::move(chosen.assignment));
   }
   return out;

@@ -93,6 +93,8 @@ class GpModel {
 
   int size() const { return static_cast<int>(factor_.x.rows()); }
   const linalg::GpHyperparameters& hyperparameters() const { return h_; }
+  // The inputs (rows) and values the model is conditioned on, in order.
+  const Eigen::MatrixXd& x() const { return factor_.x; }
   const Eigen::VectorXd& y() const { return y_; }
 
  private:
