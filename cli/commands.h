@@ -3,6 +3,8 @@
 #ifndef HPT_CLI_COMMANDS_H_
 #define HPT_CLI_COMMANDS_H_
 
+#include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,6 +24,16 @@ struct RunOptions {
   std::string runs_dir;  // empty: <dir of db>/hpt-runs
   bool let_running_finish = false;
   int top = 10;
+  // Where trials run: "local" (processes on this machine) or "kubernetes" (a batch/v1 Job per
+  // trial in the study's namespace).
+  std::string runner = "local";
+  std::string kubeconfig;  // --kubeconfig; empty: $KUBECONFIG, ~/.kube/config, in-cluster
+  std::string context;     // --context; empty: the current context
+  std::string listen = "127.0.0.1:0";  // the metrics service's address
+  std::string endpoint;  // HPT_ENDPOINT for trials; empty: the address the service listens on
+  // Defaults for every trial Job (the study's spec.hpt.kubernetes and the template win).
+  std::string priority_class, queue, service_account;
+  std::optional<int64_t> backoff_limit, ttl_seconds_after_finished;
 };
 
 struct QueryOptions {

@@ -44,6 +44,27 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--let-running-finish", run.let_running_finish,
                     "when the study completes, let running trials finish instead of stopping them");
   run_cmd->add_option("--top", run.top, "leaderboard rows printed at the end")->default_val(10);
+  run_cmd->add_option("--runner", run.runner, "where trials run: local or kubernetes")
+      ->check(CLI::IsMember({"local", "kubernetes"}))
+      ->default_val("local");
+  run_cmd->add_option("--kubeconfig", run.kubeconfig,
+                      "kubeconfig file (default $KUBECONFIG, ~/.kube/config, then in-cluster)");
+  run_cmd->add_option("--context", run.context, "kubeconfig context (default the current one)");
+  run_cmd->add_option("--listen", run.listen, "address of the metrics service")
+      ->default_val("127.0.0.1:0");
+  run_cmd->add_option("--endpoint", run.endpoint,
+                      "HPT_ENDPOINT given to trials: an address their pods can reach (default "
+                      "the --listen address)");
+  run_cmd->add_option("--priority-class", run.priority_class,
+                      "priorityClassName of trial Jobs that set none");
+  run_cmd->add_option("--queue", run.queue,
+                      "Kueue LocalQueue (kueue.x-k8s.io/queue-name) of trial Jobs that name none");
+  run_cmd->add_option("--service-account", run.service_account,
+                      "serviceAccountName of trial pods that set none");
+  run_cmd->add_option("--backoff-limit", run.backoff_limit,
+                      "backoffLimit of trial Jobs that set none");
+  run_cmd->add_option("--ttl-seconds-after-finished", run.ttl_seconds_after_finished,
+                      "ttlSecondsAfterFinished of trial Jobs that set none");
 
   // validate
   std::vector<std::string> validate_files;

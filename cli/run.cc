@@ -22,6 +22,8 @@
 #include "engine/validate.h"
 #include "suggest/sampler.h"
 #include "tracker/trial_store.h"
+#include "trial_runner/k8s/k8s_runner.h"
+#include "trial_runner/k8s/kube_config.h"
 #include "trial_runner/local/local_runner.h"
 
 namespace hpt::cli {
@@ -95,6 +97,30 @@ class ProgressPrinter {
   std::string last_event_;
 };
 
+// The Kubernetes runner from the kubeconfig and the Job defaults of the command line.
+absl::StatusOr<std::unique_ptr<runner::TrialRunner>> KubernetesRunner(const RunOptions& o) {
+  absl::StatusOr<runner::k8s::KubeConfig> config =
+      runner::k8s::LoadKubeConfig({.kubeconfig = o.kubeconfig, .context = o.context});
+  if (!config.ok()) return config.status();
+  runner::k8s::K8sRunnerOptions ro;
+  ro.default_namespace = config->namespace_;
+  ro.job_defaults = {.priority_class_name = o.priority_class,
+                     .backoff_limit = o.backoff_limit,
+                     .ttl_seconds_after_finished = o.ttl_seconds_after_finished,
+                     .service_account_name = o.service_account,
+                     .queue_name = o.queue};
+  if (absl::Status s = runner::k8s::ValidateJobSettings(ro.job_defaults); !s.ok()) return s;
+  std::cout << "hpt: Kubernetes API server " << config->server << " ("
+            << (config->context.empty() ? config->source : "context " + config->context) << ")\n";
+  absl::StatusOr<std::unique_ptr<runner::k8s::KubeClient>> client =
+      runner::k8s::KubeClient::Create(*std::move(config));
+  if (!client.ok()) return client.status();
+  absl::StatusOr<std::unique_ptr<runner::k8s::K8sRunner>> runner =
+      runner::k8s::K8sRunner::Create(*std::move(client), std::move(ro));
+  if (!runner.ok()) return runner.status();
+  return std::unique_ptr<runner::TrialRunner>(*std::move(runner));
+}
+
 }  // namespace
 
 int Run(const GlobalOptions& g, const RunOptions& o) {
@@ -126,16 +152,35 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     std::cerr << "hpt: cannot open tracker " << g.db << ": " << store.status().message() << "\n";
     return 1;
   }
+  const bool kubernetes = o.runner == "kubernetes";
+  std::unique_ptr<runner::TrialRunner> runner;
+  if (kubernetes) {
+    absl::StatusOr<std::unique_ptr<runner::TrialRunner>> k = KubernetesRunner(o);
+    if (!k.ok()) {
+      std::cerr << "hpt: --runner kubernetes: " << k.status().message() << "\n";
+      return 1;
+    }
+    runner = *std::move(k);
+  } else {
+    runner = std::make_unique<runner::LocalRunner>(ro);
+  }
   engine::MetricsServer server(store->get(), {});
-  absl::StatusOr<int> port = server.Start("127.0.0.1:0");
+  absl::StatusOr<int> port = server.Start(o.listen);
   if (!port.ok()) {
-    std::cerr << "hpt: metrics server: " << port.status().message() << "\n";
+    std::cerr << "hpt: metrics server on --listen " << o.listen << ": " << port.status().message()
+              << "\n";
     return 1;
   }
-  runner::LocalRunner runner(ro);
 
   engine::ControllerOptions co;
-  co.endpoint = absl::StrCat("127.0.0.1:", *port);
+  const std::string listen_host = o.listen.substr(0, o.listen.rfind(':'));
+  co.endpoint = !o.endpoint.empty() ? o.endpoint : absl::StrCat(listen_host, ":", *port);
+  co.cluster = kubernetes;
+  if (kubernetes && o.endpoint.empty()) {
+    std::cout << "hpt: trials in the cluster reach no metrics service unless --endpoint names an "
+                 "address their pods can reach; their logs (StdOut collector) are read when "
+                 "they end\n";
+  }
   co.runs_dir =
       !o.runs_dir.empty() ? o.runs_dir : (fs::absolute(g.db).parent_path() / "hpt-runs").string();
   co.python_path = FindPythonPath();
@@ -148,7 +193,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
             << spec->algorithm.name << ", objective "
             << (spec->objective.maximize ? "maximize " : "minimize ") << spec->objective.metric
             << ") -> " << g.db << "; metrics on " << co.endpoint << "\n";
-  engine::StudyController controller(*spec, store->get(), &runner, co);
+  engine::StudyController controller(*spec, store->get(), runner.get(), co);
   g_controller = &controller;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

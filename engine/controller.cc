@@ -40,17 +40,6 @@ uint64_t NameSeed(const std::string& name) {
   return h;
 }
 
-std::string AnnotationEnding(const std::map<std::string, std::string>& annotations,
-                             const std::string& suffix) {
-  auto it = annotations.find("hpt.dev" + suffix);
-  if (it != annotations.end()) return it->second;
-  for (const auto& [k, v] : annotations) {
-    if (k.size() > suffix.size() && k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0)
-      return v;
-  }
-  return "";
-}
-
 bool Better(bool maximize, double a, double b) { return maximize ? a > b : a < b; }
 
 std::string ReadFile(const std::string& path) {
@@ -134,6 +123,8 @@ class RunState {
     std::string name;
     std::string log_path;
     std::string trial_dir;
+    runner::TrialLaunch launch;  // for a retry after preemption
+    int preemptions = 0;
     bool cancelled = false;  // by the controller (study completed or stopped)
     bool running = false;    // RUNNING recorded in the store
   };
@@ -143,6 +134,9 @@ class RunState {
   absl::Status LaunchOne(const suggest::Assignment& params);
   absl::Status Observe();
   absl::Status Finish(const Active& a, const runner::RunStatus& st);
+  // Launches the next attempt of a preempted trial; false when the launch failed (the trial
+  // is then finished as failed).
+  absl::StatusOr<bool> RetryPreempted(Active& a, const runner::RunStatus& st);
   absl::Status CollectFallbackMetrics(const Active& a);
   absl::StatusOr<suggest::History> BuildHistory();
   // Returns true (and the verdict) when the study is complete.
@@ -170,8 +164,8 @@ absl::Status RunState::CreateStudy() {
   std::string base = options_.study_name.empty() ? spec_.name : options_.study_name;
   seed_ = StudySeed(spec_, base);
   tracker::NewStudy ns{.name = base,
-                       .project = AnnotationEnding(spec_.annotations, "/project"),
-                       .experiment = AnnotationEnding(spec_.annotations, "/experiment"),
+                       .project = StudyProject(spec_),
+                       .experiment = StudyExperiment(spec_),
                        .spec_yaml = spec_.source_yaml,
                        .spec_path = spec_.file,
                        .algorithm = spec_.algorithm.name,
@@ -264,32 +258,46 @@ absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
                              .argv = r->argv,
                              .env = r->env,
                              .gpus = r->gpus,
-                             .deadline_seconds = r->active_deadline_seconds};
-  launch.working_dir = !r->working_dir.empty() ? r->working_dir
-                       : spec_.hpt.local       ? fs::absolute(spec_.file).parent_path().string()
-                                               : trial_dir.string();
+                             .deadline_seconds = r->active_deadline_seconds,
+                             .secret_env = {{"HPT_TRIAL_TOKEN", token}},
+                             .manifest = r->manifest.dump(),
+                             .namespace_ = spec_.namespace_};
+  if (spec_.dialect == Dialect::kExperimentV1beta1) {
+    launch.primary_container = spec_.trial_template.primary_container_name;
+  }
   launch.log_path = (trial_dir / "trial.log").string();
   launch.env["HPT_TRIAL_ID"] = name;
-  launch.env["HPT_TRIAL_TOKEN"] = token;
   launch.env["HPT_ENDPOINT"] = options_.endpoint;
   launch.env["KATIB_TRIAL_NAME"] = name;
   launch.env["HPT_TRIAL_SEED"] = std::to_string(trial_seed);
-  launch.env["HPT_TRIAL_DIR"] = trial_dir.string();
   launch.env["HPT_STUDY"] = study_.name;
   launch.env["PYTHONUNBUFFERED"] = "1";
-  if (!options_.python_path.empty()) {
-    const char* old = std::getenv("PYTHONPATH");
-    launch.env["PYTHONPATH"] =
-        old && *old ? absl::StrCat(options_.python_path, ":", old) : options_.python_path;
+  if (!options_.cluster) {
+    launch.working_dir = !r->working_dir.empty() ? r->working_dir
+                         : spec_.hpt.local       ? fs::absolute(spec_.file).parent_path().string()
+                                                 : trial_dir.string();
+    launch.env["HPT_TRIAL_DIR"] = trial_dir.string();
+    if (!options_.python_path.empty()) {
+      const char* old = std::getenv("PYTHONPATH");
+      launch.env["PYTHONPATH"] =
+          old && *old ? absl::StrCat(options_.python_path, ":", old) : options_.python_path;
+    }
   }
   store_
       ->AddEvent(study_.id, t->id, "TrialCreated",
-                 absl::StrCat("launched in ", launch.working_dir, "; log ", launch.log_path))
+                 options_.cluster
+                     ? absl::StrCat("launched as ", r->kind, " ", spec_.namespace_, "/", name,
+                                    "; log ", launch.log_path)
+                     : absl::StrCat("launched in ", launch.working_dir, "; log ", launch.log_path))
       .IgnoreError();
   if (absl::Status s = runner_->Launch(launch); !s.ok()) {
     return fail("LaunchFailed", std::string(s.message()));
   }
-  active_.push_back({t->id, name, launch.log_path, trial_dir.string()});
+  active_.push_back({.id = t->id,
+                     .name = name,
+                     .log_path = launch.log_path,
+                     .trial_dir = trial_dir.string(),
+                     .launch = std::move(launch)});
   Notify(absl::StrCat(name, " launched"));
   return absl::OkStatus();
 }
@@ -378,6 +386,11 @@ absl::Status RunState::Finish(const Active& a, const runner::RunStatus& st) {
     state = TrialState::kFailed;
     reason = absl::StrCat("TrialFailed. Job reason: ", st.reason);
     message = st.message;
+    if (st.phase == runner::RunPhase::kPreempted) {
+      absl::StrAppend(&message, "; preempted ", a.preemptions + 1,
+                      " times, more than spec.hpt.kubernetes.preemptionRetries=",
+                      spec_.hpt.kubernetes.preemption_retries, " allows");
+    }
     std::string tail = LogTail(a.log_path, 3);
     if (!tail.empty()) absl::StrAppend(&message, "; log tail: ", tail);
     absl::StrAppend(&message, "; log: ", a.log_path);
@@ -441,11 +454,62 @@ absl::Status RunState::Observe() {
       ++i;
       continue;
     }
+    if (st->phase == runner::RunPhase::kPreempted && !active_[i].cancelled &&
+        active_[i].preemptions < spec_.hpt.kubernetes.preemption_retries) {
+      absl::StatusOr<bool> retried = RetryPreempted(active_[i], *st);
+      if (!retried.ok()) return retried.status();
+      if (*retried) {
+        ++i;
+        continue;
+      }
+      runner::RunStatus failed = *st;
+      failed.phase = runner::RunPhase::kFailed;
+      failed.reason = "LaunchFailed";
+      st = failed;
+    }
     Active a = active_[i];
     active_.erase(active_.begin() + i);
     if (absl::Status s = Finish(a, *st); !s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RunState::RetryPreempted(Active& a, const runner::RunStatus& st) {
+  ++a.preemptions;
+  const int budget = spec_.hpt.kubernetes.preemption_retries;
+  // The retry starts from scratch and reports its points (and report seqs) from the start.
+  int64_t discarded = 0;
+  if (absl::StatusOr<std::vector<tracker::MetricSummary>> sums = store_->Summaries(a.id);
+      sums.ok()) {
+    for (const tracker::MetricSummary& m : *sums) discarded += m.count;
+  }
+  if (absl::Status s = store_->DeleteMetrics(a.id); !s.ok()) return s;
+  if (a.running) {
+    if (absl::Status s =
+            store_->SetTrialState(a.id, TrialState::kPending, "TrialPreempted", st.message);
+        !s.ok()) {
+      return s;
+    }
+    a.running = false;
+  }
+  a.launch.attempt = st.attempt + 1;
+  std::string message = absl::StrCat(st.reason, ": ", st.message, "; retry ", a.preemptions, " of ",
+                                     budget, " (attempt ", a.launch.attempt, ")");
+  if (discarded > 0) {
+    absl::StrAppend(&message, "; the ", discarded,
+                    " metric points of the preempted attempt were discarded");
+  }
+  store_->AddEvent(study_.id, a.id, "TrialPreempted", message).IgnoreError();
+  if (absl::Status s = runner_->Launch(a.launch); !s.ok()) {
+    store_
+        ->AddEvent(study_.id, a.id, "TrialRetryFailed",
+                   absl::StrCat("the retry could not be launched: ", s.message()))
+        .IgnoreError();
+    return false;
+  }
+  Notify(
+      absl::StrCat(a.name, " preempted (", st.reason, "); retry ", a.preemptions, " of ", budget));
+  return true;
 }
 
 bool RunState::Complete(tracker::StudyState* state, std::string* reason, std::string* message) {

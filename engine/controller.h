@@ -15,6 +15,11 @@
 // `stop_running_on_completion` is false. A trial whose objective was never reported ends
 // METRICS_UNAVAILABLE. Metrics come over gRPC; when a trial reported none, its log (StdOut
 // collector) or metrics file (File collector) is parsed as the fallback channel.
+// A trial the runner reports Preempted is run again (same parameters, seed and token; the next
+// attempt) up to spec.hpt.kubernetes.preemptionRetries times without counting as failed: it goes
+// back to PENDING, the points the preempted attempt reported are deleted (an event records how
+// many) so the retry starts clean, and a TrialPreempted event is recorded. Past the budget the
+// trial ends FAILED with the disruption's reason.
 //
 // Thread-safety: Run() is called once, from one thread; RequestStop() may be called from any
 // thread (it only sets a flag) and makes Run() cancel the running trials and return.
@@ -45,12 +50,18 @@ struct Progress {
 };
 
 struct ControllerOptions {
-  std::string endpoint;               // HPT_ENDPOINT handed to trials (host:port)
+  // HPT_ENDPOINT handed to trials (host:port): where they reach the metrics service. For
+  // trials in a cluster, an address their pods can reach (e.g. hptd's Service); when they
+  // cannot reach any, the StdOut/File collectors still read their logs.
+  std::string endpoint;
   std::string runs_dir = "hpt-runs";  // per-trial directories: <runs_dir>/<study>/<trial>/
   std::string python_path;            // prepended to trials' PYTHONPATH (hpt_client), if set
   std::string study_name;             // overrides metadata.name; empty: the spec's name
   int poll_interval_ms = 100;         // how often running trials are polled
   bool stop_running_on_completion = true;
+  // The runner runs trials in a cluster (the Kubernetes runner): trials get no local working
+  // directory, HPT_TRIAL_DIR or PYTHONPATH; their logs still land in <runs_dir>/<study>/<trial>/.
+  bool cluster = false;
   std::function<void(const Progress&)> on_progress;  // after every state change; may be empty
 };
 

@@ -31,7 +31,10 @@ struct RunStatus {
   std::string reason;
   std::string message;  // for humans, e.g. "exit status 1" or "killed by SIGKILL"
   std::optional<int> exit_code;
-  std::string log_path;  // where stdout/stderr went (local runner)
+  // Where stdout/stderr went: the local runner's log file; the Kubernetes runner copies the
+  // primary container's log there when the trial ends.
+  std::string log_path;
+  int attempt = 1;  // the TrialLaunch::attempt this status belongs to
 };
 
 struct TrialLaunch {
@@ -43,16 +46,33 @@ struct TrialLaunch {
   std::string log_path;                    // stdout+stderr; empty: <working_dir>/trial.log
   int gpus = 0;                            // nvidia.com/gpu limit
   std::optional<double> deadline_seconds;  // activeDeadlineSeconds: killed after this long
+  // Environment values that must not be written into a spec, such as the trial's token. The
+  // local runner adds them to `env`; the Kubernetes runner keeps them in a per-trial Secret that
+  // the primary container reads through secretKeyRef.
+  std::map<std::string, std::string> secret_env;
+  // 1 for a trial's first run; a retry (after Preempted) launches the same trial_name again with
+  // a higher attempt.
+  int attempt = 1;
+
+  // For runners that run a rendered workload (Kubernetes): the object as JSON text, its
+  // namespace ("" = the runner's default) and the name of the container running the training
+  // code ("" = the first container of the pod template). The local runner ignores them.
+  std::string manifest;
+  std::string namespace_;
+  std::string primary_container;
 };
 
 class TrialRunner {
  public:
   virtual ~TrialRunner() = default;
-  // Starts (or queues, e.g. waiting for GPUs) a trial. AlreadyExists when the name is known;
-  // InvalidArgument for an empty argv. A command that cannot be executed is not an error here:
-  // the trial ends Failed with reason "LaunchFailed".
+  // Starts (or queues, e.g. waiting for GPUs) a trial. AlreadyExists when the name is known,
+  // unless the known trial has finished and `launch.attempt` is higher than its attempt: that
+  // is a retry, which replaces it. InvalidArgument for a launch the runner cannot run (e.g. an
+  // empty argv). A workload that cannot be started is not an error here: the trial ends Failed
+  // with reason "LaunchFailed" (or the API server's reason).
   virtual absl::Status Launch(const TrialLaunch& launch) = 0;
-  // Current status. NotFound for an unknown trial.
+  // Current status. NotFound for an unknown trial. Preempted (the workload was evicted or
+  // preempted by the cluster) is final for that attempt; the engine may Launch a retry.
   virtual absl::StatusOr<RunStatus> Poll(const std::string& trial_name) = 0;
   // Stops a trial: SIGTERM to its process group, SIGKILL after the grace period. The trial then
   // ends Failed with reason "Cancelled" (queued trials end at once). OK when already finished.

@@ -1,4 +1,5 @@
 // Readers shared by both dialects: parameters, {name, value} settings, spec.hpt, trial conditions.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -10,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "engine/spec/loader.h"
+#include "trial_runner/k8s/job_settings.h"
 
 namespace hpt::engine::spec_internal {
 namespace {
@@ -52,6 +54,156 @@ Bound ReadBound(Sink* sink, const Field& f, ParamType type) {
     b.value.reset();
   }
   return b;
+}
+
+bool IsAlnum(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); }
+
+// Letters, digits, '-', '_' and '.': the characters of an annotation key's name part.
+bool IsKeyNameChar(char c) { return IsAlnum(c) || c == '-' || c == '_' || c == '.'; }
+
+constexpr size_t kMaxKeyNameLength = 63;
+
+// An annotation key, [prefix/]name (Kubernetes' qualified name): the prefix a DNS-1123 subdomain,
+// the name 1 to 63 of [A-Za-z0-9._-], starting and ending with a letter or digit.
+bool IsQualifiedKey(absl::string_view key) {
+  absl::string_view name = key;
+  if (size_t slash = key.find('/'); slash != absl::string_view::npos) {
+    const absl::string_view prefix = key.substr(0, slash);
+    if (!runner::k8s::DnsSubdomainProblem(std::string(prefix)).empty()) return false;
+    name = key.substr(slash + 1);
+  }
+  return !name.empty() && name.size() <= kMaxKeyNameLength && IsAlnum(name.front()) &&
+         IsAlnum(name.back()) && std::all_of(name.begin(), name.end(), IsKeyNameChar);
+}
+
+// The text before a propagateAnnotations entry's '*': the beginning of some annotation key.
+bool IsKeyPrefix(absl::string_view p) {
+  if (p.empty()) return true;  // "*": every key
+  const size_t slash = p.find('/');
+  if (slash == absl::string_view::npos) {
+    return p.size() <= runner::k8s::kMaxNameLength && IsAlnum(p.front()) &&
+           std::all_of(p.begin(), p.end(), IsKeyNameChar);
+  }
+  const absl::string_view name = p.substr(slash + 1);
+  return runner::k8s::DnsSubdomainProblem(std::string(p.substr(0, slash))).empty() &&
+         name.size() < kMaxKeyNameLength && (name.empty() || IsAlnum(name.front())) &&
+         std::all_of(name.begin(), name.end(), IsKeyNameChar);
+}
+
+// A DNS-1123 name field of spec.hpt.kubernetes; "" when absent or reported.
+std::string ReadName(Sink* sink, const Field& f, size_t max_length) {
+  std::optional<std::string> s = ReadString(sink, f);
+  if (!s) return "";
+  const std::string problem = runner::k8s::DnsSubdomainProblem(*s, max_length);
+  if (!problem.empty()) {
+    sink->Error(f.loc, f.path, problem);
+    return "";
+  }
+  return *s;
+}
+
+// spec.hpt.kubernetes. `trial_deadline` is spec.hpt.trialDeadlineSeconds, which sets the same
+// activeDeadlineSeconds.
+void ReadKubernetes(Sink* sink, const Field& field, const Field& trial_deadline,
+                    KubernetesSettings* out) {
+  MapReader k(sink, field);
+  if (!field || !k.is_map()) return;
+  Field priority = k.Get("priorityClassName");
+  Field deadline = k.Get("activeDeadlineSeconds");
+  Field backoff = k.Get("backoffLimit");
+  Field ttl = k.Get("ttlSecondsAfterFinished");
+  Field account = k.Get("serviceAccountName");
+  Field queue = k.Get("queueName");
+  Field prefix = k.Get("annotationPrefix");
+  Field propagate = k.Get("propagateAnnotations");
+  Field retries = k.Get("preemptionRetries");
+  k.ReportUnknown(true,
+                  "priorityClassName, activeDeadlineSeconds, backoffLimit, "
+                  "ttlSecondsAfterFinished, serviceAccountName, queueName, annotationPrefix, "
+                  "propagateAnnotations, preemptionRetries");
+
+  runner::k8s::JobSettings& job = out->job;
+  job.priority_class_name = ReadName(sink, priority, runner::k8s::kMaxNameLength);
+  job.service_account_name = ReadName(sink, account, runner::k8s::kMaxNameLength);
+  job.queue_name = ReadName(sink, queue, runner::k8s::kMaxLabelValueLength);
+  if (std::optional<int64_t> d = ReadInt(sink, deadline, std::numeric_limits<int64_t>::min(),
+                                         std::numeric_limits<int64_t>::max())) {
+    if (*d <= 0) {
+      sink->Error(deadline.loc, deadline.path, absl::StrCat("must be > 0 (seconds), got ", *d));
+    } else if (trial_deadline) {
+      sink->Error(deadline.key_loc, deadline.path,
+                  absl::StrCat("must not be given together with spec.hpt.trialDeadlineSeconds "
+                               "(line ",
+                               trial_deadline.key_loc.line,
+                               "): both set the trial's activeDeadlineSeconds; keep one"));
+    } else {
+      job.active_deadline_seconds = *d;
+    }
+  }
+  if (std::optional<int64_t> b = ReadInt(sink, backoff, 0, kInt32Max)) job.backoff_limit = *b;
+  if (std::optional<int64_t> t = ReadInt(sink, ttl, 0, kInt32Max)) {
+    job.ttl_seconds_after_finished = *t;
+  }
+  if (std::optional<int64_t> r = ReadInt(sink, retries, 0, 100)) {
+    out->preemption_retries = static_cast<int>(*r);
+  }
+  if (std::optional<std::string> p = ReadString(sink, prefix)) {
+    const std::string problem = runner::k8s::DnsSubdomainProblem(*p);
+    if (!problem.empty()) {
+      sink->Error(prefix.loc, prefix.path,
+                  absl::StrCat(problem,
+                               " (the prefix of hpt's annotation keys <prefix>/project, "
+                               "<prefix>/experiment, <prefix>/study, <prefix>/trial)"));
+    } else {
+      out->annotation_prefix = *p;
+    }
+  }
+  if (propagate) {
+    if (!propagate.node.IsSequence()) {
+      sink->Error(propagate.loc, propagate.path,
+                  absl::StrCat("must be a list of annotation keys and key prefixes ending in "
+                               "'*', got ",
+                               Describe(propagate.node)));
+      return;
+    }
+    std::vector<Field> items = ReadList(sink, propagate);
+    if (items.empty()) {
+      sink->Error(propagate.loc, propagate.path,
+                  "must list at least one annotation key or key prefix (e.g. "
+                  "[ai.bloomberg.com/*]); leave it out to copy every annotation");
+    }
+    std::map<std::string, int> first_line;
+    for (const Field& item : items) {
+      if (!item.present || !item.node.IsScalar()) {
+        sink->Error(item.loc, item.path,
+                    absl::StrCat("must be an annotation key or a key prefix ending in '*', got ",
+                                 Describe(item.node)));
+        continue;
+      }
+      const std::string entry = item.node.Scalar();
+      const size_t star = entry.find('*');
+      const bool valid = star == std::string::npos
+                             ? IsQualifiedKey(entry)
+                             : star == entry.size() - 1 && IsKeyPrefix(entry.substr(0, star));
+      if (!valid) {
+        sink->Error(item.loc, item.path,
+                    absl::StrCat("must be an annotation key ([prefix/]name: the prefix a DNS-1123 "
+                                 "subdomain, the name 1 to 63 letters, digits, '-', '_' or '.', "
+                                 "starting and ending with a letter or digit; e.g. "
+                                 "ai.bloomberg.com/project) or a key prefix ending in '*' (e.g. "
+                                 "ai.bloomberg.com/*), got ",
+                                 Quote(entry)));
+        continue;
+      }
+      if (auto [it, inserted] = first_line.emplace(entry, item.loc.line); !inserted) {
+        sink->Warning(item.loc, item.path,
+                      absl::StrCat(Quote(entry), " is listed more than once (first at line ",
+                                   it->second, ")"));
+        continue;
+      }
+      out->propagate_annotations.push_back(entry);
+    }
+  }
 }
 
 }  // namespace
@@ -251,7 +403,10 @@ void ReadHptExtensions(Sink* sink, const Field& hpt, ConfigMapFinder* finder, Hp
   Field gpus = h.Get("gpusPerTrial");
   Field deadline = h.Get("trialDeadlineSeconds");
   Field files = h.Get("configMapFiles");
-  h.ReportUnknown(true, "local, seed, gpusPerTrial, trialDeadlineSeconds, configMapFiles");
+  Field kubernetes = h.Get("kubernetes");
+  h.ReportUnknown(true,
+                  "local, seed, gpusPerTrial, trialDeadlineSeconds, configMapFiles, kubernetes");
+  ReadKubernetes(sink, kubernetes, deadline, &out->kubernetes);
 
   if (local) {
     MapReader l(sink, local);
@@ -279,9 +434,12 @@ void ReadHptExtensions(Sink* sink, const Field& hpt, ConfigMapFinder* finder, Hp
     out->gpus_per_trial = static_cast<int>(*g);
   }
   if (std::optional<double> d = ReadNumber(sink, deadline)) {
-    if (*d <= 0) {
-      sink->Error(deadline.loc, deadline.path,
-                  absl::StrCat("must be > 0 (seconds), got ", deadline.node.Scalar()));
+    // The bound keeps the Job's integer activeDeadlineSeconds in range (about 68 years).
+    constexpr double kMaxDeadline = 2147483647;
+    if (*d <= 0 || *d > kMaxDeadline) {
+      sink->Error(
+          deadline.loc, deadline.path,
+          absl::StrCat("must be > 0 and <= 2147483647 (seconds), got ", deadline.node.Scalar()));
     } else {
       out->trial_deadline_seconds = *d;
     }

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "suggest/search_space.h"
+#include "trial_runner/k8s/job_settings.h"
 
 namespace hpt::engine {
 
@@ -108,6 +109,28 @@ struct LocalOverride {
   std::map<std::string, std::string> env;
 };
 
+// `spec.hpt.kubernetes`: how trials run on a cluster. Every value here yields to what the trial
+// template itself sets (see engine/template/render.h for where each lands).
+struct KubernetesSettings {
+  // Tenancy: priorityClassName, activeDeadlineSeconds, backoffLimit, ttlSecondsAfterFinished,
+  // serviceAccountName and the Kueue queue (queueName). Validated by the loader with
+  // runner::k8s::ValidateJobSettings' rules.
+  runner::k8s::JobSettings job;
+  // hpt's own annotations on every trial workload and pod template are <prefix>/project,
+  // <prefix>/experiment, <prefix>/study and <prefix>/trial. A DNS-1123 subdomain.
+  std::string annotation_prefix = "hpt.dev";
+  // Which of the study's metadata.annotations are copied to the trial workloads: empty = all;
+  // otherwise each entry is an exact key ("ai.bloomberg.com/project") or a prefix ending in '*'
+  // ("ai.bloomberg.com/*"; "*" alone matches every key), and annotations no entry matches are
+  // not copied.
+  std::vector<std::string> propagate_annotations;
+  // How many times a preempted trial is run again without counting as failed (0..100).
+  int preemption_retries = 3;
+
+  // Whether the study annotation `key` is copied to trial workloads (propagate_annotations).
+  bool Propagates(const std::string& key) const;
+};
+
 struct HptExtensions {
   std::optional<LocalOverride> local;
   std::optional<uint64_t> seed;       // the study's seed (default: derived from the name)
@@ -116,6 +139,7 @@ struct HptExtensions {
   // Files holding ConfigMaps (v1alpha1 worker-template, v1beta1 trialTemplate.configMap), relative
   // to the study file. YAML files beside the study are searched too.
   std::vector<std::string> config_map_files;
+  KubernetesSettings kubernetes;  // spec.hpt.kubernetes
 };
 
 struct StudySpec {
@@ -150,6 +174,14 @@ struct StudySpec {
   // Every metric name the study collects: the objective first, then the additional ones.
   std::vector<std::string> MetricNames() const;
 };
+
+// The study's project and experiment, as recorded with it and written on its trials' workloads:
+// the value of the annotation <spec.hpt.kubernetes.annotationPrefix>/project (default
+// hpt.dev/project) when the study has it, else of the first annotation (in key order) whose key
+// ends with "/project", e.g. ai.bloomberg.com/project; empty when none. The same for
+// "/experiment".
+std::string StudyProject(const StudySpec& spec);
+std::string StudyExperiment(const StudySpec& spec);
 
 // Parses and validates a study file. Every problem found in the pass is appended to `diagnostics`
 // (warnings included, e.g. unknown keys); the result is InvalidArgument when any is an error, with

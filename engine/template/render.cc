@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -20,16 +21,18 @@
 #include "absl/strings/str_replace.h"
 #include "engine/template/gotemplate.h"
 #include "engine/template/yaml_json.h"
+#include "trial_runner/k8s/job_settings.h"
+#include "trial_runner/k8s/labels.h"
 
 namespace hpt::engine {
 namespace {
 
 using nlohmann::json;
 
-constexpr char kLabelStudy[] = "hpt.dev/study";
-constexpr char kLabelTrial[] = "hpt.dev/trial";
-constexpr char kLabelKatibExperiment[] = "katib.kubeflow.org/experiment";
-constexpr char kLabelKatibTrial[] = "katib.kubeflow.org/trial";
+using runner::k8s::kKatibExperimentLabel;
+using runner::k8s::kKatibTrialLabel;
+using runner::k8s::kStudyLabel;
+using runner::k8s::kTrialLabel;
 constexpr char kTrialNameEnv[] = "KATIB_TRIAL_NAME";
 constexpr char kGpuResource[] = "nvidia.com/gpu";
 constexpr char kParamPrefix[] = "${trialParameters.";
@@ -132,32 +135,6 @@ absl::Status WithLocation(const StudySpec& spec, Loc loc, const absl::Status& s)
 std::string TypeName(const json& j) { return std::string(j.type_name()); }
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-// Kubernetes label values: at most 63 characters of [A-Za-z0-9._-], beginning and ending with
-// an alphanumeric character. Invalid characters become '-'; a value cut to fit gets a hash suffix
-// so that two long names stay distinct.
-std::string SanitizeLabelValue(std::string_view in) {
-  constexpr size_t kMax = 63;
-  std::string out;
-  out.reserve(in.size());
-  for (char c : in) {
-    const bool ok =
-        absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
-    out.push_back(ok ? c : '-');
-  }
-  if (out.size() > kMax) {
-    uint32_t h = 2166136261u;  // FNV-1a of the original value
-    for (char c : in) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-    char hex[9];
-    std::snprintf(hex, sizeof(hex), "%08x", h);
-    out = absl::StrCat(out.substr(0, kMax - 9), "-", hex);
-  }
-  const auto alnum = [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)); };
-  size_t b = 0, e = out.size();
-  while (b < e && !alnum(out[b])) ++b;
-  while (e > b && !alnum(out[e - 1])) --e;
-  return out.substr(b, e - b);
-}
 
 // Returns parent[key] as an object, creating it when absent or null.
 absl::StatusOr<json*> ObjectChild(json& parent, const std::string& key, const std::string& path) {
@@ -618,31 +595,98 @@ absl::StatusOr<json> RenderV1beta1Manifest(
 // ----------------------------------------------------------------------------------------------
 // What both dialects share: labels, annotations, env, the primary container and local settings.
 
+// The annotations every trial workload and pod template gets: the study's annotations that
+// spec.hpt.kubernetes.propagateAnnotations lets through, then hpt's own <prefix>/study, /trial,
+// /project and /experiment (the last two only when the study has them), which replace a study
+// annotation of the same key.
+std::map<std::string, std::string> TrialAnnotations(const StudySpec& spec,
+                                                    const TrialContext& ctx) {
+  const KubernetesSettings& k8s = spec.hpt.kubernetes;
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : spec.annotations) {
+    if (k8s.Propagates(key)) out[key] = value;
+  }
+  const std::string& prefix = k8s.annotation_prefix;
+  out[prefix + "/study"] = ctx.study_name;
+  out[prefix + "/trial"] = ctx.trial_name;
+  if (std::string project = StudyProject(spec); !project.empty()) {
+    out[prefix + "/project"] = std::move(project);
+  }
+  if (std::string experiment = StudyExperiment(spec); !experiment.empty()) {
+    out[prefix + "/experiment"] = std::move(experiment);
+  }
+  return out;
+}
+
 // `is_pod`: a pod template, which also gets the study's own labels (Katib gives trial pods the
 // Trial's labels, which include the Experiment's).
-absl::Status AddLabelsAndAnnotations(const StudySpec& spec, const TrialContext& ctx, json& object,
-                                     const std::string& path, bool is_pod) {
+absl::Status AddLabelsAndAnnotations(const StudySpec& spec, const TrialContext& ctx,
+                                     const std::map<std::string, std::string>& annotations_to_add,
+                                     json& object, const std::string& path, bool is_pod) {
   absl::StatusOr<json*> metadata = ObjectChild(object, "metadata", path + "metadata");
   if (!metadata.ok()) return metadata.status();
   absl::StatusOr<json*> labels = ObjectChild(**metadata, "labels", path + "metadata.labels");
   if (!labels.ok()) return labels.status();
-  const std::string study = SanitizeLabelValue(ctx.study_name);
-  const std::string trial = SanitizeLabelValue(ctx.trial_name);
-  (**labels)[kLabelStudy] = study;
-  (**labels)[kLabelTrial] = trial;
-  (**labels)[kLabelKatibExperiment] = study;
-  (**labels)[kLabelKatibTrial] = trial;
+  const std::string study = runner::k8s::LabelValue(ctx.study_name);
+  const std::string trial = runner::k8s::LabelValue(ctx.trial_name);
+  (**labels)[kStudyLabel] = study;
+  (**labels)[kTrialLabel] = trial;
+  (**labels)[kKatibExperimentLabel] = study;
+  (**labels)[kKatibTrialLabel] = trial;
   if (is_pod) {
     for (const auto& [key, value] : spec.labels) {
       if (!(*labels)->contains(key)) (**labels)[key] = value;  // the template's own win
     }
   }
-  if (spec.annotations.empty()) return absl::OkStatus();
+  if (annotations_to_add.empty()) return absl::OkStatus();
   absl::StatusOr<json*> annotations =
       ObjectChild(**metadata, "annotations", path + "metadata.annotations");
   if (!annotations.ok()) return annotations.status();
-  for (const auto& [key, value] : spec.annotations) {
+  for (const auto& [key, value] : annotations_to_add) {
     if (!(*annotations)->contains(key)) (**annotations)[key] = value;  // the template's own win
+  }
+  return absl::OkStatus();
+}
+
+// Writes obj[key] = value unless obj has a non-null value there (the template's own wins).
+void SetIfAbsent(json& obj, const char* key, json value) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) obj[key] = std::move(value);
+}
+
+bool HasJobSettings(const runner::k8s::JobSettings& js) {
+  return !js.priority_class_name.empty() || js.active_deadline_seconds.has_value() ||
+         js.backoff_limit.has_value() || js.ttl_seconds_after_finished.has_value() ||
+         !js.service_account_name.empty() || !js.queue_name.empty();
+}
+
+// spec.hpt.kubernetes on a Kubeflow training job: the Kueue label on the workload,
+// priorityClassName / serviceAccountName on every replica's pod spec, backoffLimit and
+// ttlSecondsAfterFinished in spec.runPolicy (activeDeadlineSeconds is written with the deadline).
+absl::Status ApplyKubeflowJobSettings(const runner::k8s::JobSettings& js, json& manifest,
+                                      std::vector<PodTemplate>& pods) {
+  if (!js.queue_name.empty()) {
+    // AddLabelsAndAnnotations has made metadata.labels a map.
+    SetIfAbsent(manifest["metadata"]["labels"], runner::k8s::kKueueQueueLabel, js.queue_name);
+  }
+  if (js.backoff_limit.has_value() || js.ttl_seconds_after_finished.has_value()) {
+    absl::StatusOr<json*> run_policy = ObjectChild(manifest["spec"], "runPolicy", "spec.runPolicy");
+    if (!run_policy.ok()) return run_policy.status();
+    if (js.backoff_limit.has_value()) SetIfAbsent(**run_policy, "backoffLimit", *js.backoff_limit);
+    if (js.ttl_seconds_after_finished.has_value()) {
+      SetIfAbsent(**run_policy, "ttlSecondsAfterFinished", *js.ttl_seconds_after_finished);
+    }
+  }
+  if (js.priority_class_name.empty() && js.service_account_name.empty()) return absl::OkStatus();
+  for (PodTemplate& p : pods) {
+    absl::StatusOr<json*> pod_spec = ObjectChild(*p.pod, "spec", p.path + ".spec");
+    if (!pod_spec.ok()) return pod_spec.status();
+    if (!js.priority_class_name.empty()) {
+      SetIfAbsent(**pod_spec, "priorityClassName", js.priority_class_name);
+    }
+    if (!js.service_account_name.empty()) {
+      SetIfAbsent(**pod_spec, "serviceAccountName", js.service_account_name);
+    }
   }
   return absl::OkStatus();
 }
@@ -754,9 +798,12 @@ absl::Status Finish(
   const std::string container_name = StringAt(container, "name");
 
   // Labels and annotations on the workload and on every pod template.
-  absl::Status s = AddLabelsAndAnnotations(spec, ctx, manifest, "", /*is_pod=*/false);
+  const std::map<std::string, std::string> annotations = TrialAnnotations(spec, ctx);
+  absl::Status s = AddLabelsAndAnnotations(spec, ctx, annotations, manifest, "", /*is_pod=*/false);
   for (PodTemplate& p : *pods) {
-    if (s.ok()) s = AddLabelsAndAnnotations(spec, ctx, *p.pod, p.path + ".", /*is_pod=*/true);
+    if (s.ok()) {
+      s = AddLabelsAndAnnotations(spec, ctx, annotations, *p.pod, p.path + ".", /*is_pod=*/true);
+    }
   }
   if (!s.ok()) return s;
 
@@ -844,6 +891,9 @@ absl::Status Finish(
   // The deadline: Job spec.activeDeadlineSeconds, or spec.runPolicy.activeDeadlineSeconds of
   // the Kubeflow training jobs.
   json& workload_spec = manifest["spec"];
+  const runner::k8s::JobSettings& job_settings = spec.hpt.kubernetes.job;
+  s = runner::k8s::ValidateJobSettings(job_settings);
+  if (!s.ok()) return s;
   const bool in_run_policy = kind->replica_key != nullptr;
   const std::string deadline_path =
       in_run_policy ? "spec.runPolicy.activeDeadlineSeconds" : "spec.activeDeadlineSeconds";
@@ -859,16 +909,32 @@ absl::Status Finish(
           deadline_path, " must be a positive number of seconds, got ", deadline->dump()));
     }
     out->active_deadline_seconds = deadline->get<double>();
-  } else if (spec.hpt.trial_deadline_seconds.has_value()) {
-    out->active_deadline_seconds = *spec.hpt.trial_deadline_seconds;
+  } else if (spec.hpt.trial_deadline_seconds.has_value() ||
+             job_settings.active_deadline_seconds.has_value()) {
+    // The loader lets only one of spec.hpt.trialDeadlineSeconds and
+    // spec.hpt.kubernetes.activeDeadlineSeconds through; trialDeadlineSeconds first otherwise.
+    json seconds;
+    if (spec.hpt.trial_deadline_seconds.has_value()) {
+      out->active_deadline_seconds = *spec.hpt.trial_deadline_seconds;
+      seconds = static_cast<int64_t>(std::ceil(*spec.hpt.trial_deadline_seconds));
+    } else {
+      out->active_deadline_seconds = static_cast<double>(*job_settings.active_deadline_seconds);
+      seconds = *job_settings.active_deadline_seconds;
+    }
     json* target = &workload_spec;
     if (in_run_policy) {
       absl::StatusOr<json*> run_policy = ObjectChild(workload_spec, "runPolicy", "spec.runPolicy");
       if (!run_policy.ok()) return run_policy.status();
       target = *run_policy;
     }
-    (*target)["activeDeadlineSeconds"] =
-        static_cast<int64_t>(std::ceil(*spec.hpt.trial_deadline_seconds));
+    (*target)["activeDeadlineSeconds"] = std::move(seconds);
+  }
+
+  // The tenancy settings of spec.hpt.kubernetes; the template's own values win.
+  if (HasJobSettings(job_settings)) {
+    s = in_run_policy ? ApplyKubeflowJobSettings(job_settings, manifest, *pods)
+                      : runner::k8s::ApplyJobSettings(job_settings, &manifest);
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }

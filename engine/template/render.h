@@ -44,7 +44,9 @@ struct RenderedTrial {
                                            // spec.hpt.local.env
   std::string working_dir;                 // spec.hpt.local.workingDir (absolute) or empty
   int gpus = 0;                            // nvidia.com/gpu limit (or spec.hpt.gpusPerTrial)
-  std::optional<double> active_deadline_seconds;  // Job spec, or spec.hpt.trialDeadlineSeconds
+  // The workload's activeDeadlineSeconds: the template's, or spec.hpt.trialDeadlineSeconds, or
+  // spec.hpt.kubernetes.activeDeadlineSeconds.
+  std::optional<double> active_deadline_seconds;
 };
 
 // Renders one trial.
@@ -59,15 +61,35 @@ struct RenderedTrial {
 // APIVersion, Labels and Annotations read from the template itself); the text is then read as
 // JSON, or as YAML when that fails (a ConfigMap template); metadata.name/namespace are set.
 //
-// Both dialects then: add the labels hpt.dev/study, hpt.dev/trial, katib.kubeflow.org/experiment
-// and katib.kubeflow.org/trial (values sanitized to valid label values) to the workload and to
-// every pod template; copy spec.annotations onto both and spec.labels onto the pod templates (a
-// key the template sets keeps its value);
-// add env KATIB_TRIAL_NAME to the primary container unless present; write spec.hpt.gpus_per_trial
-// as the nvidia.com/gpu limit and spec.hpt.trial_deadline_seconds as activeDeadlineSeconds
-// (Job: spec, Kubeflow jobs: spec.runPolicy) when the template has none. Workload kinds: Job,
-// TFJob (Chief, Master, Worker), PyTorchJob and XGBoostJob (Master, Worker), MPIJob (Launcher,
-// Worker); the first replica present holds the primary container.
+// Both dialects then add, to every kind, on the workload and on every pod template (a key the
+// template sets keeps its value everywhere below):
+//   - labels hpt.dev/study, hpt.dev/trial, katib.kubeflow.org/experiment and
+//     katib.kubeflow.org/trial (ctx.study_name / ctx.trial_name sanitized to valid label values);
+//     the pod templates also get spec.labels;
+//   - annotations: those of spec.annotations that spec.hpt.kubernetes.propagate_annotations lets
+//     through (KubernetesSettings::Propagates; all when it is empty), then hpt's own, with P =
+//     spec.hpt.kubernetes.annotation_prefix (default hpt.dev): P/study = ctx.study_name,
+//     P/trial = ctx.trial_name, P/project = StudyProject(spec) and P/experiment =
+//     StudyExperiment(spec), the last two only when not empty; hpt's own replace a study
+//     annotation of the same key.
+// Then: env KATIB_TRIAL_NAME in the primary container unless present; spec.hpt.gpus_per_trial as
+// the primary container's nvidia.com/gpu limit when it has none (tolerations and node selectors
+// are the template's own and pass through); when the template has no activeDeadlineSeconds
+// (Job: in spec, Kubeflow jobs: in spec.runPolicy), spec.hpt.trial_deadline_seconds (rounded up)
+// or else spec.hpt.kubernetes.job.active_deadline_seconds is written there (the loader accepts
+// only one of the two).
+// The other tenancy settings of spec.hpt.kubernetes.job (all validated by
+// runner::k8s::ValidateJobSettings first), each only where the template has no value:
+//   - Job: runner::k8s::ApplyJobSettings: spec.backoffLimit, spec.ttlSecondsAfterFinished,
+//     spec.template.spec.priorityClassName / serviceAccountName, and the label
+//     kueue.x-k8s.io/queue-name = queue_name on the Job's metadata;
+//   - TFJob, PyTorchJob, XGBoostJob, MPIJob: spec.runPolicy.backoffLimit and
+//     spec.runPolicy.ttlSecondsAfterFinished (Kubeflow's RunPolicy), priorityClassName and
+//     serviceAccountName on every replica's pod template spec, and the Kueue label on the
+//     workload's metadata (Kueue admits Kubeflow jobs by the same label).
+//     spec.runPolicy.schedulingPolicy (gang scheduling) is left to the template.
+// Workload kinds: Job, TFJob (Chief, Master, Worker), PyTorchJob and XGBoostJob (Master, Worker),
+// MPIJob (Launcher, Worker); the first replica present holds the primary container.
 //
 // InvalidArgument, "<file>:<line>[:<column>]: <problem>" (the template's file and position where
 // known), for: a construct outside the Go-template subset, invalid YAML/JSON after rendering, a
@@ -75,8 +97,10 @@ struct RenderedTrial {
 // reference is neither a parameter nor a valid metadata reference, a parameter no trialParameter
 // references ("unable to find parameter from ParameterAssignment in TrialParameters"), an
 // assignment that does not match the trialParameters, an unsupported kind, a missing primary
-// container, a primary container without command/args and no spec.hpt.local.command, or a
-// malformed field (env values, GPU limit, activeDeadlineSeconds).
+// container, a primary container without command/args and no spec.hpt.local.command, a
+// malformed field (env values, GPU limit, activeDeadlineSeconds, an object on the way to a
+// setting that is not a map), or spec.hpt.kubernetes.job settings that ValidateJobSettings
+// rejects (a spec built by hand; the loader rejects them first).
 absl::StatusOr<RenderedTrial> RenderTrial(const StudySpec& spec, const TrialContext& ctx);
 
 // Katib's webhook checks of the template, appended to `diagnostics` as errors (file, line and

@@ -314,6 +314,107 @@ class SuggestAskTell(unittest.TestCase):
         self.assertIn("init: unknown algorithm 'nope'; known: ", json.loads(r.stdout)["error"])
 
 
+K8S_STUDY = """apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  name: k8s-cli
+  namespace: ml
+  annotations:
+    ai.bloomberg.com/project: foo
+spec:
+  objective:
+    type: minimize
+    objectiveMetricName: loss
+  algorithm:
+    algorithmName: random
+  parallelTrialCount: 2
+  maxTrialCount: 4
+  parameters:
+    - name: x
+      parameterType: double
+      feasibleSpace: {min: "0", max: "1"}
+  trialTemplate:
+    primaryContainerName: train
+    trialParameters:
+      - {name: x, reference: x}
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: train
+                image: python:3.11
+                command: ["sh", "-c", "echo loss=${trialParameters.x}; preempt-once"]
+            restartPolicy: Never
+"""
+
+
+class KubernetesRun(unittest.TestCase):
+    """`hpt run --runner kubernetes` against hpt_fake_cluster (a fake API server and a pretend
+    kubelet that 'runs' each Job's `echo`, preempting every first attempt)."""
+
+    @classmethod
+    def setUpClass(cls):
+        fake = os.environ.get("HPT_FAKE_CLUSTER")
+        if not fake:
+            raise unittest.SkipTest("HPT_FAKE_CLUSTER (the hpt_fake_cluster binary) is not set")
+        cls.dir = tempfile.mkdtemp(prefix="hpt_k8s_cli_")
+        cls.kubeconfig = os.path.join(cls.dir, "kubeconfig")
+        cls.cluster = subprocess.Popen([fake, cls.kubeconfig, "ml"], stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True)
+        line = cls.cluster.stdout.readline()
+        assert line.startswith("ready "), line
+        cls.study = os.path.join(cls.dir, "study.yaml")
+        with open(cls.study, "w") as f:
+            f.write(K8S_STUDY)
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        cls.result = hpt("--db", cls.db, "run", "--runner", "kubernetes", "--kubeconfig",
+                         cls.kubeconfig, "--queue", "team-a", cls.study)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.stdin.close()
+        cls.cluster.wait(timeout=30)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_study_succeeds_through_preemptions(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stdout + self.result.stderr)
+        self.assertIn("study k8s-cli: SUCCEEDED (ExperimentMaxTrialsReached)", self.result.stdout)
+        self.assertIn("preempted (PreemptionByScheduler); retry 1 of 3", self.result.stdout)
+        r = hpt("--db", self.db, "leaderboard", "--format", "json", "--top", "0")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = json.loads(r.stdout)
+        self.assertEqual(len(rows), 4)
+        for row in rows:
+            self.assertEqual(row["state"], "SUCCEEDED")
+
+    def test_objective_is_read_from_the_pod_log(self):
+        r = hpt("--db", self.db, "trials", "--format", "csv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for t in csv.DictReader(io.StringIO(r.stdout)):
+            show = json.loads(hpt("--db", self.db, "show", t["trial"], "--format", "json").stdout)
+            self.assertEqual(show["manifest"]["kind"], "Job")
+            self.assertEqual(show["manifest"]["metadata"]["namespace"], "ml")
+            x = dict(show["params"])["x"] if isinstance(show["params"], list) else show["params"]["x"]
+            self.assertAlmostEqual(show["metrics"]["loss"]["latest"], float(x))
+
+    def test_bad_kubeconfig_is_a_clear_error(self):
+        r = hpt("--db", os.path.join(self.dir, "other.db"), "run", "--runner", "kubernetes",
+                "--kubeconfig", os.path.join(self.dir, "nope"), self.study)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("hpt: --runner kubernetes:", r.stderr)
+        self.assertIn(os.path.join(self.dir, "nope"), r.stderr)
+
+    def test_bad_job_default_is_a_clear_error(self):
+        r = hpt("--db", os.path.join(self.dir, "other.db"), "run", "--runner", "kubernetes",
+                "--kubeconfig", self.kubeconfig, "--queue", "Team A", self.study)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("hpt: --runner kubernetes:", r.stderr)
+        self.assertIn("Team A", r.stderr)
+
+
 if __name__ == "__main__":
     HPT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     KATIB = katib_dir()

@@ -236,6 +236,48 @@ class RenderedJobs(NeedsSchema):
             self.assertEqual((d["spec"]["backoffLimit"], d["spec"]["activeDeadlineSeconds"],
                               d["spec"]["ttlSecondsAfterFinished"]), (1, 3600, 86400))
 
+    def test_spec_hpt_kubernetes(self):
+        """Every spec.hpt.kubernetes setting lands in the Jobs, which still pass."""
+        import tempfile
+        with open(os.path.join(SRC, "examples/k8s-gpu/study.yaml"), encoding="utf-8") as f:
+            study = yaml.safe_load(f)
+        job_spec = study["spec"]["trialTemplate"]["trialSpec"]["spec"]
+        for key in ("activeDeadlineSeconds", "backoffLimit", "ttlSecondsAfterFinished"):
+            job_spec.pop(key, None)
+        job_spec["template"]["spec"].pop("priorityClassName", None)
+        study["metadata"]["annotations"]["internal.example.com/cost-center"] = "42"
+        study["spec"]["hpt"]["kubernetes"] = {
+            "priorityClassName": "team-a-high",
+            "activeDeadlineSeconds": 7200,
+            "backoffLimit": 0,
+            "ttlSecondsAfterFinished": 600,
+            "serviceAccountName": "trainer",
+            "queueName": "team-a",
+            "annotationPrefix": "ml.example.com",
+            "propagateAnnotations": ["ai.bloomberg.com/project"],
+            "preemptionRetries": 5,
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "study.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                yaml.safe_dump(study, f)
+            r = hpt("validate", path)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            docs = self.check_study(path, 2)
+        for i, d in enumerate(docs):
+            trial = f"k8s-gpu-{i + 1:05d}"
+            self.assertEqual(d["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "team-a")
+            self.assertEqual((d["spec"]["activeDeadlineSeconds"], d["spec"]["backoffLimit"],
+                              d["spec"]["ttlSecondsAfterFinished"]), (7200, 0, 600))
+            pod = d["spec"]["template"]
+            self.assertEqual((pod["spec"]["priorityClassName"], pod["spec"]["serviceAccountName"]),
+                             ("team-a-high", "trainer"))
+            want = {"ai.bloomberg.com/project": "foo",
+                    "ml.example.com/project": "foo", "ml.example.com/experiment": "abcde",
+                    "ml.example.com/study": "k8s-gpu", "ml.example.com/trial": trial}
+            self.assertEqual(d["metadata"]["annotations"], want)
+            self.assertEqual(pod["metadata"]["annotations"], want)
+
     def test_katib_fixtures(self):
         root = katib_dir()
         if not os.path.isdir(root):

@@ -444,13 +444,23 @@ absl::Status LocalRunner::Launch(const TrialLaunch& launch) {
       return absl::FailedPreconditionError(where + "the runner is shutting down");
     }
     if (auto it = trials_.find(launch.trial_name); it != trials_.end()) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("trial '", launch.trial_name, "' already exists in this runner (",
-                       RunPhaseName(it->second->status.phase), "); trial names must be unique"));
+      const Trial& known = *it->second;
+      const bool retry =
+          known.state == Trial::State::kDone && launch.attempt > known.launch.attempt;
+      if (!retry) {
+        return absl::AlreadyExistsError(absl::StrCat(
+            "trial '", launch.trial_name, "' already exists in this runner (",
+            RunPhaseName(known.status.phase), ", attempt ", known.launch.attempt,
+            "); trial names must be unique, and a retry needs a finished trial and a higher "
+            "attempt"));
+      }
+      trials_.erase(it);
     }
     auto owned = std::make_unique<Trial>();
     trial = owned.get();
     trial->launch = launch;
+    for (const auto& [name, value] : launch.secret_env) trial->launch.env[name] = value;
+    trial->status.attempt = launch.attempt;
     trial->working_dir = working_dir.string();
     trial->status.trial_name = launch.trial_name;
     trial->status.log_path = log_path.string();

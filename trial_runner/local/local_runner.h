@@ -121,7 +121,8 @@ class LocalRunner final : public TrialRunner {
   // trial is then Failed "LaunchFailed" and Launch still returns OK). Errors: InvalidArgument for
   // an empty trial_name, an empty argv or argv[0], a string holding a NUL character, an env name
   // that is empty or holds '=', negative gpus or a deadline that is not a positive number;
-  // AlreadyExists when this runner already knows the trial name (finished trials included).
+  // AlreadyExists when this runner already knows the trial name, unless that trial has finished
+  // and launch.attempt is higher (a retry, which replaces it). secret_env is added to env.
   absl::Status Launch(const TrialLaunch& launch) override;
 
   // A snapshot of the trial's status. NotFound for a name this runner does not know.

@@ -1404,6 +1404,16 @@ TEST(LoadStudyV1alpha1Validation, UnsupportedFeatures) {
 // ---------------------------------------------------------------------------------------------
 // spec.hpt
 
+TEST(LoadStudyHpt, TrialDeadlineBeyondAnIntegerIsRefused) {
+  Loaded r = LoadText(ExpWith(R"(  hpt:
+    trialDeadlineSeconds: 1e300
+)"));
+  EXPECT_EQ(r.spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasError(r, "spec.hpt.trialDeadlineSeconds", 7, 27,
+                       "must be > 0 and <= 2147483647 (seconds), got 1e300"))
+      << Dump(r.diags);
+}
+
 TEST(LoadStudyHpt, StrictKeysAndValues) {
   Loaded r = LoadText(ExpWith(R"(  hpt:
     seed: -1
@@ -1420,7 +1430,8 @@ TEST(LoadStudyHpt, StrictKeysAndValues) {
                        "must be an unsigned integer (0 to 18446744073709551615), got \"-1\""));
   EXPECT_TRUE(HasError(r, "spec.hpt.gpusPerTrial", 8, 19,
                        "must be an integer between 0 and 2147483647, got -1"));
-  EXPECT_TRUE(HasError(r, "spec.hpt.trialDeadlineSeconds", 9, 27, "must be > 0 (seconds), got 0"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.trialDeadlineSeconds", 9, 27,
+                       "must be > 0 and <= 2147483647 (seconds), got 0"));
   EXPECT_TRUE(HasError(r, "spec.hpt.configMapFiles", 10, 21,
                        "must be a list of file paths, got \"one.yaml\""));
   EXPECT_TRUE(HasError(r, "spec.hpt.local.command", 12, 16, "must name the program to run"));
@@ -1428,7 +1439,7 @@ TEST(LoadStudyHpt, StrictKeysAndValues) {
                        "unknown key \"cwd\"; allowed keys: command, workingDir, env"));
   EXPECT_TRUE(HasError(r, "spec.hpt.retries", 14, 5,
                        "unknown key \"retries\"; allowed keys: local, seed, gpusPerTrial, "
-                       "trialDeadlineSeconds, configMapFiles"));
+                       "trialDeadlineSeconds, configMapFiles, kubernetes"));
   EXPECT_THAT(Errors(r), SizeIs(7)) << Dump(r.diags);
 }
 
@@ -1439,6 +1450,249 @@ TEST(LoadStudyHpt, V1alpha1TakesItToo) {
   ASSERT_TRUE(r.spec->hpt.local.has_value());
   EXPECT_EQ(r.spec->hpt.local->command, std::vector<std::string>{"./train"});
   EXPECT_EQ(r.spec->hpt.local->working_dir, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// spec.hpt.kubernetes
+
+constexpr char kDnsRule[] =
+    "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending "
+    "with a letter or digit, at most ";
+
+TEST(LoadStudyHptKubernetes, Defaults) {
+  Loaded r = LoadText(Exp());
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  const KubernetesSettings& k = r.spec->hpt.kubernetes;
+  EXPECT_EQ(k.job.priority_class_name, "");
+  EXPECT_FALSE(k.job.active_deadline_seconds.has_value());
+  EXPECT_FALSE(k.job.backoff_limit.has_value());
+  EXPECT_FALSE(k.job.ttl_seconds_after_finished.has_value());
+  EXPECT_EQ(k.job.service_account_name, "");
+  EXPECT_EQ(k.job.queue_name, "");
+  EXPECT_EQ(k.annotation_prefix, "hpt.dev");
+  EXPECT_TRUE(k.propagate_annotations.empty());
+  EXPECT_EQ(k.preemption_retries, 3);
+}
+
+TEST(LoadStudyHptKubernetes, EveryFieldMapped) {
+  Loaded r = LoadText(ExpWith(R"(  hpt:
+    kubernetes:
+      priorityClassName: team-a-high
+      activeDeadlineSeconds: 7200
+      backoffLimit: 0
+      ttlSecondsAfterFinished: 600
+      serviceAccountName: trainer
+      queueName: team-a
+      annotationPrefix: ml.example.com
+      propagateAnnotations: [ai.bloomberg.com/*, team, "example.com/Run_ID", "*", a*]
+      preemptionRetries: 0
+)"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_THAT(r.diags, SizeIs(0)) << Dump(r.diags);
+  const KubernetesSettings& k = r.spec->hpt.kubernetes;
+  EXPECT_EQ(k.job.priority_class_name, "team-a-high");
+  EXPECT_EQ(k.job.active_deadline_seconds, 7200);
+  EXPECT_EQ(k.job.backoff_limit, 0);
+  EXPECT_EQ(k.job.ttl_seconds_after_finished, 600);
+  EXPECT_EQ(k.job.service_account_name, "trainer");
+  EXPECT_EQ(k.job.queue_name, "team-a");
+  EXPECT_EQ(k.annotation_prefix, "ml.example.com");
+  EXPECT_THAT(k.propagate_annotations,
+              ElementsAre("ai.bloomberg.com/*", "team", "example.com/Run_ID", "*", "a*"));
+  EXPECT_EQ(k.preemption_retries, 0);
+  EXPECT_FALSE(r.spec->hpt.trial_deadline_seconds.has_value());
+}
+
+TEST(LoadStudyHptKubernetes, LimitsThatAreAllowed) {
+  const std::string name63(63, 'q');
+  const std::string name253 = std::string(200, 'a') + "." + std::string(52, 'b');
+  Loaded r = LoadText(ExpWith("  hpt:\n    kubernetes:\n      priorityClassName: " + name253 +
+                              "\n      queueName: " + name63 +
+                              "\n      backoffLimit: 2147483647\n      preemptionRetries: 100\n"
+                              "      activeDeadlineSeconds: 9223372036854775807\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_EQ(r.spec->hpt.kubernetes.job.priority_class_name, name253);
+  EXPECT_EQ(r.spec->hpt.kubernetes.job.queue_name, name63);
+  EXPECT_EQ(r.spec->hpt.kubernetes.job.backoff_limit, 2147483647);
+  EXPECT_EQ(r.spec->hpt.kubernetes.job.active_deadline_seconds, 9223372036854775807);
+  EXPECT_EQ(r.spec->hpt.kubernetes.preemption_retries, 100);
+}
+
+TEST(LoadStudyHptKubernetes, EveryProblemAtItsPlace) {
+  Loaded r = LoadText(ExpWith(R"(  hpt:
+    trialDeadlineSeconds: 60
+    kubernetes:
+      priorityClassName: Team_A
+      activeDeadlineSeconds: 7200
+      backoffLimit: -1
+      ttlSecondsAfterFinished: "600"
+      serviceAccountName: a..b
+      queueName: qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq
+      annotationPrefix: Hpt.Dev
+      propagateAnnotations:
+        - ai.bloomberg.com/*
+        - "bad key"
+        - a*b*
+        - ai.bloomberg.com/*
+        - -x/y
+        - {a: b}
+        - Example.com/*
+      preemptionRetries: 101
+      retries: 1
+)"));
+  EXPECT_EQ(r.spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.priorityClassName", 9, 26,
+                       std::string(kDnsRule) + "253 characters), got \"Team_A\""));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.activeDeadlineSeconds", 10, 7,
+                       "must not be given together with spec.hpt.trialDeadlineSeconds (line 7): "
+                       "both set the trial's activeDeadlineSeconds; keep one"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.backoffLimit", 11, 21,
+                       "must be an integer between 0 and 2147483647, got -1"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.ttlSecondsAfterFinished", 12, 32,
+                       "must be an integer, got the string \"600\" (write the number without "
+                       "quotes)"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.serviceAccountName", 13, 27,
+                       std::string(kDnsRule) + "253 characters), got \"a..b\""));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.queueName", 14, 18,
+                       std::string(kDnsRule) + "63 characters), got 64 characters"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.annotationPrefix", 15, 25,
+                       std::string(kDnsRule) +
+                           "253 characters), got \"Hpt.Dev\" (the prefix of hpt's annotation keys "
+                           "<prefix>/project, <prefix>/experiment, <prefix>/study, "
+                           "<prefix>/trial)"));
+  const std::string key_rule =
+      "must be an annotation key ([prefix/]name: the prefix a DNS-1123 subdomain, the name 1 to "
+      "63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit; e.g. "
+      "ai.bloomberg.com/project) or a key prefix ending in '*' (e.g. ai.bloomberg.com/*), got ";
+  EXPECT_TRUE(
+      HasError(r, "spec.hpt.kubernetes.propagateAnnotations[1]", 18, 11, key_rule + "\"bad key\""));
+  EXPECT_TRUE(
+      HasError(r, "spec.hpt.kubernetes.propagateAnnotations[2]", 19, 11, key_rule + "\"a*b*\""));
+  EXPECT_TRUE(HasWarning(r, "spec.hpt.kubernetes.propagateAnnotations[3]", 20, 11,
+                         "\"ai.bloomberg.com/*\" is listed more than once (first at line 17)"));
+  EXPECT_TRUE(
+      HasError(r, "spec.hpt.kubernetes.propagateAnnotations[4]", 21, 11, key_rule + "\"-x/y\""));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.propagateAnnotations[5]", 22, 11,
+                       "must be an annotation key or a key prefix ending in '*', got a map"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.propagateAnnotations[6]", 23, 11,
+                       key_rule + "\"Example.com/*\""));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.preemptionRetries", 24, 26,
+                       "must be an integer between 0 and 100, got 101"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.retries", 25, 7,
+                       "unknown key \"retries\"; allowed keys: priorityClassName, "
+                       "activeDeadlineSeconds, backoffLimit, ttlSecondsAfterFinished, "
+                       "serviceAccountName, queueName, annotationPrefix, propagateAnnotations, "
+                       "preemptionRetries"));
+  EXPECT_THAT(Errors(r), SizeIs(14)) << Dump(r.diags);
+  EXPECT_THAT(Warnings(r), SizeIs(1)) << Dump(r.diags);
+  // The message of the status lists them with file, line and column.
+  EXPECT_THAT(std::string(r.spec.status().message()),
+              HasSubstr("study.yaml:11:21: error: spec.hpt.kubernetes.backoffLimit: must be an "
+                        "integer between 0 and 2147483647, got -1"));
+}
+
+TEST(LoadStudyHptKubernetes, ShapesAndEmptyValues) {
+  Loaded r = LoadText(ExpWith(R"(  hpt:
+    kubernetes:
+      priorityClassName: ""
+      activeDeadlineSeconds: 0
+      propagateAnnotations: []
+)"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.priorityClassName", 8, 26,
+                       std::string(kDnsRule) + "253 characters), got \"\""));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.activeDeadlineSeconds", 9, 30,
+                       "must be > 0 (seconds), got 0"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.propagateAnnotations", 10, 29,
+                       "must list at least one annotation key or key prefix (e.g. "
+                       "[ai.bloomberg.com/*]); leave it out to copy every annotation"));
+  EXPECT_THAT(Errors(r), SizeIs(3)) << Dump(r.diags);
+
+  r = LoadText(
+      ExpWith("  hpt:\n    kubernetes:\n      propagateAnnotations: ai.bloomberg.com/*\n"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes.propagateAnnotations", 8, 29,
+                       "must be a list of annotation keys and key prefixes ending in '*', got "
+                       "\"ai.bloomberg.com/*\""));
+  EXPECT_THAT(Errors(r), SizeIs(1)) << Dump(r.diags);
+
+  r = LoadText(ExpWith("  hpt:\n    kubernetes: [a]\n"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.kubernetes", 7, 17, "must be a map, got a list"));
+  EXPECT_THAT(Errors(r), SizeIs(1)) << Dump(r.diags);
+
+  // An empty block is no block.
+  r = LoadText(ExpWith("  hpt:\n    kubernetes:\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_EQ(r.spec->hpt.kubernetes.annotation_prefix, "hpt.dev");
+}
+
+TEST(LoadStudyHptKubernetes, V1alpha1TakesItToo) {
+  Loaded r = LoadText(AlphaWith(
+      "  hpt:\n    kubernetes: {queueName: team-a, backoffLimit: 1, preemptionRetries: 7}\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_EQ(r.spec->hpt.kubernetes.job.queue_name, "team-a");
+  EXPECT_EQ(r.spec->hpt.kubernetes.job.backoff_limit, 1);
+  EXPECT_EQ(r.spec->hpt.kubernetes.preemption_retries, 7);
+}
+
+TEST(KubernetesSettingsTest, Propagates) {
+  KubernetesSettings k;
+  EXPECT_TRUE(k.Propagates("anything"));  // empty: all
+  k.propagate_annotations = {"ai.bloomberg.com/*", "team", "x.io/run*"};
+  EXPECT_TRUE(k.Propagates("ai.bloomberg.com/project"));
+  EXPECT_TRUE(k.Propagates("ai.bloomberg.com/"));
+  EXPECT_TRUE(k.Propagates("team"));
+  EXPECT_TRUE(k.Propagates("x.io/run"));
+  EXPECT_TRUE(k.Propagates("x.io/run-id"));
+  EXPECT_FALSE(k.Propagates("teams"));
+  EXPECT_FALSE(k.Propagates("tea"));
+  EXPECT_FALSE(k.Propagates("ai.bloomberg.com"));
+  EXPECT_FALSE(k.Propagates("sub.ai.bloomberg.com/project"));
+  EXPECT_FALSE(k.Propagates("x.io/ru"));
+  k.propagate_annotations = {"*"};
+  EXPECT_TRUE(k.Propagates("a/b"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// StudyProject / StudyExperiment
+
+TEST(StudyProjectTest, OwnAnnotationFirstThenAnyEnding) {
+  StudySpec spec;
+  EXPECT_EQ(StudyProject(spec), "");
+  EXPECT_EQ(StudyExperiment(spec), "");
+  spec.annotations = {{"ai.bloomberg.com/project", "foo"},
+                      {"ai.bloomberg.com/experiment", "abcde"}};
+  EXPECT_EQ(StudyProject(spec), "foo");
+  EXPECT_EQ(StudyExperiment(spec), "abcde");
+  spec.annotations["hpt.dev/project"] = "own";
+  EXPECT_EQ(StudyProject(spec), "own");
+  EXPECT_EQ(StudyExperiment(spec), "abcde");
+  // Keys that only look alike do not count: "/project" alone, or another ending.
+  spec.annotations = {{"/project", "x"}, {"project", "y"}, {"a.io/projects", "z"}};
+  EXPECT_EQ(StudyProject(spec), "");
+  // The first in key order wins among the others.
+  spec.annotations = {{"b.io/project", "b"}, {"a.io/project", "a"}};
+  EXPECT_EQ(StudyProject(spec), "a");
+}
+
+TEST(StudyProjectTest, RespectsTheConfiguredPrefix) {
+  StudySpec spec;
+  spec.hpt.kubernetes.annotation_prefix = "ml.example.com";
+  spec.annotations = {{"a.io/project", "a"},
+                      {"hpt.dev/project", "h"},
+                      {"ml.example.com/project", "mine"},
+                      {"a.io/experiment", "e"}};
+  EXPECT_EQ(StudyProject(spec), "mine");
+  EXPECT_EQ(StudyExperiment(spec), "e");
+  spec.annotations.erase("ml.example.com/project");
+  EXPECT_EQ(StudyProject(spec), "a");  // hpt.dev is not special under another prefix
+}
+
+TEST(StudyProjectTest, FromALoadedStudy) {
+  Loaded r = LoadText(Replace(Exp(), "  name: exp\n",
+                              "  name: exp\n  annotations:\n    ai.bloomberg.com/project: foo\n"
+                              "    ai.bloomberg.com/experiment: abcde\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_EQ(StudyProject(*r.spec), "foo");
+  EXPECT_EQ(StudyExperiment(*r.spec), "abcde");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -49,6 +49,11 @@ json Labels(const std::string& study, const std::string& trial) {
               {"katib.kubeflow.org/trial", trial}};
 }
 
+// hpt's own annotations of a study without project/experiment annotations.
+json OwnAnnotations(const std::string& study, const std::string& trial) {
+  return json{{"hpt.dev/study", study}, {"hpt.dev/trial", trial}};
+}
+
 // ------------------------------------------------------------------------------------------------
 // v1alpha1
 
@@ -63,13 +68,18 @@ TEST(RenderV1alpha1Test, KatibRandomExample) {
   EXPECT_FALSE(r.active_deadline_seconds.has_value());
   EXPECT_EQ(r.working_dir, "");
   const json labels = Labels("random-example", "random-example-1");
+  const json annotations = OwnAnnotations("random-example", "random-example-1");
   const json expected = {
       {"apiVersion", "batch/v1"},
       {"kind", "Job"},
-      {"metadata", {{"name", "random-example-1"}, {"namespace", "kubeflow"}, {"labels", labels}}},
+      {"metadata",
+       {{"name", "random-example-1"},
+        {"namespace", "kubeflow"},
+        {"labels", labels},
+        {"annotations", annotations}}},
       {"spec",
        {{"template",
-         {{"metadata", {{"labels", labels}}},
+         {{"metadata", {{"labels", labels}, {"annotations", annotations}}},
           {"spec",
            {{"containers",
              {{{"name", "random-example-1"},
@@ -222,8 +232,12 @@ TEST(RenderV1beta1Test, KatibRandomExample) {
   EXPECT_FALSE(r.active_deadline_seconds.has_value());
   json expected = RandomTrialSpec();
   const json labels = Labels("random", "random-x7k2p9");
-  expected["metadata"] = {{"name", "random-x7k2p9"}, {"namespace", "kubeflow"}, {"labels", labels}};
-  expected["spec"]["template"]["metadata"] = {{"labels", labels}};
+  const json annotations = OwnAnnotations("random", "random-x7k2p9");
+  expected["metadata"] = {{"name", "random-x7k2p9"},
+                          {"namespace", "kubeflow"},
+                          {"labels", labels},
+                          {"annotations", annotations}};
+  expected["spec"]["template"]["metadata"] = {{"labels", labels}, {"annotations", annotations}};
   json& container = expected["spec"]["template"]["spec"]["containers"][0];
   container["command"][4] = "--lr=0.02";
   container["command"][5] = "--momentum=0.7";
@@ -268,7 +282,9 @@ TEST(RenderV1beta1Test, MetadataReferences) {
                           "--kind=Job", "--api=batch/v1", "--team=vision", "--owner=alice"}));
   EXPECT_EQ(r.manifest["metadata"]["namespace"], "research");
   EXPECT_EQ(r.manifest["metadata"]["labels"]["team"], "vision");
-  EXPECT_EQ(r.manifest["metadata"]["annotations"], json({{"owner", "alice"}}));
+  json annotations = OwnAnnotations("random", "random-x7k2p9");
+  annotations["owner"] = "alice";
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], annotations);
 }
 
 TEST(RenderV1beta1Test, ConfigMapTemplateInYaml) {
@@ -457,10 +473,12 @@ TEST(RenderCommonTest, AnnotationsOfTheStudyAreCarried) {
   StudySpec spec = V1beta1Spec(trial_spec);
   spec.annotations = {{"hpt.dev/project", "vision"}, {"team", "study"}};
   const RenderedTrial r = Render(spec, V1beta1Context());
-  EXPECT_EQ(r.manifest["metadata"]["annotations"],
-            json({{"hpt.dev/project", "vision"}, {"team", "study"}}));
-  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"],
-            json({{"hpt.dev/project", "vision"}, {"team", "template-wins"}}));
+  json annotations = OwnAnnotations("random", "random-x7k2p9");
+  annotations["hpt.dev/project"] = "vision";
+  annotations["team"] = "study";
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], annotations);
+  annotations["team"] = "template-wins";
+  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"], annotations);
 }
 
 TEST(RenderCommonTest, StudyLabelsGoToThePods) {
@@ -699,6 +717,355 @@ TEST(RenderCommonTest, PyTorchJobPrimaryIsMaster) {
             "random-x7k2p9");
   EXPECT_EQ(r.manifest["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["metadata"]["labels"],
             Labels("random", "random-x7k2p9"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Annotations: the study's (filtered by spec.hpt.kubernetes.propagateAnnotations) and hpt's own.
+
+TEST(RenderAnnotationsTest, ProjectAndExperimentOnEveryObject) {
+  StudySpec spec = V1beta1Spec();
+  spec.annotations = {{"ai.bloomberg.com/project", "foo"},
+                      {"ai.bloomberg.com/experiment", "abcde"}};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  const json want = {{"ai.bloomberg.com/project", "foo"}, {"ai.bloomberg.com/experiment", "abcde"},
+                     {"hpt.dev/project", "foo"},          {"hpt.dev/experiment", "abcde"},
+                     {"hpt.dev/study", "random"},         {"hpt.dev/trial", "random-x7k2p9"}};
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], want);
+  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"], want);
+}
+
+TEST(RenderAnnotationsTest, ProjectAndExperimentOmittedWhenTheStudyHasNone) {
+  StudySpec spec = V1beta1Spec();
+  spec.annotations = {{"team", "vision"}, {"ai.bloomberg.com/projects", "not-a-project"}};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  json want = OwnAnnotations("random", "random-x7k2p9");
+  want["team"] = "vision";
+  want["ai.bloomberg.com/projects"] = "not-a-project";
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], want);
+  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"], want);
+  // Only the experiment.
+  spec.annotations = {{"x.io/experiment", "e1"}};
+  want = OwnAnnotations("random", "random-x7k2p9");
+  want["x.io/experiment"] = "e1";
+  want["hpt.dev/experiment"] = "e1";
+  EXPECT_EQ(Render(spec, V1beta1Context()).manifest["metadata"]["annotations"], want);
+}
+
+TEST(RenderAnnotationsTest, StudyAndTrialComeFromTheContext) {
+  // The controller may name the study differently from metadata.name (a second run: -2).
+  TrialContext ctx = V1alpha1Context();
+  ctx.study_name = "random-example-2";
+  ctx.trial_name = "random-example-2-00007";
+  const RenderedTrial r = Render(V1alpha1Spec(), ctx);
+  EXPECT_EQ(r.manifest["metadata"]["annotations"],
+            OwnAnnotations("random-example-2", "random-example-2-00007"));
+  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"],
+            OwnAnnotations("random-example-2", "random-example-2-00007"));
+}
+
+TEST(RenderAnnotationsTest, PropagateAnnotationsByExactKeyAndPrefix) {
+  StudySpec spec = V1beta1Spec();
+  spec.annotations = {{"ai.bloomberg.com/project", "foo"},
+                      {"ai.bloomberg.com/experiment", "abcde"},
+                      {"team", "vision"},
+                      {"teamster", "no"},
+                      {"internal.corp/secret", "s3cr3t"}};
+  spec.hpt.kubernetes.propagate_annotations = {"ai.bloomberg.com/*", "team"};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  json want = OwnAnnotations("random", "random-x7k2p9");
+  want["ai.bloomberg.com/project"] = "foo";
+  want["ai.bloomberg.com/experiment"] = "abcde";
+  want["team"] = "vision";
+  // The project and experiment are the study's whatever is copied.
+  want["hpt.dev/project"] = "foo";
+  want["hpt.dev/experiment"] = "abcde";
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], want);
+  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"], want);
+
+  // A list that matches none of them: only hpt's own (with the project derived from them all).
+  spec.hpt.kubernetes.propagate_annotations = {"example.com/*", "ai.bloomberg.com/project2"};
+  want = OwnAnnotations("random", "random-x7k2p9");
+  want["hpt.dev/project"] = "foo";
+  want["hpt.dev/experiment"] = "abcde";
+  EXPECT_EQ(Render(spec, V1beta1Context()).manifest["metadata"]["annotations"], want);
+
+  // "*" and the empty list copy everything.
+  for (const std::vector<std::string>& all :
+       {std::vector<std::string>{"*"}, std::vector<std::string>{}}) {
+    spec.hpt.kubernetes.propagate_annotations = all;
+    const json got = Render(spec, V1beta1Context()).manifest["metadata"]["annotations"];
+    EXPECT_EQ(got.size(), 9u) << got.dump();
+    EXPECT_EQ(got["internal.corp/secret"], "s3cr3t");
+    EXPECT_EQ(got["teamster"], "no");
+  }
+}
+
+TEST(RenderAnnotationsTest, CustomPrefix) {
+  StudySpec spec = V1beta1Spec();
+  spec.hpt.kubernetes.annotation_prefix = "ml.example.com";
+  spec.annotations = {{"ai.bloomberg.com/project", "foo"}, {"ml.example.com/project", "mine"}};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  const json want = {{"ai.bloomberg.com/project", "foo"},
+                     {"ml.example.com/project", "mine"},
+                     {"ml.example.com/study", "random"},
+                     {"ml.example.com/trial", "random-x7k2p9"}};
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], want);
+  EXPECT_EQ(r.manifest["spec"]["template"]["metadata"]["annotations"], want);
+  // The labels keep hpt.dev/: the runner selects a study's objects by them.
+  EXPECT_EQ(r.manifest["metadata"]["labels"], Labels("random", "random-x7k2p9"));
+}
+
+TEST(RenderAnnotationsTest, TemplateValuesWinAndOwnReplaceTheStudys) {
+  json trial_spec = RandomTrialSpec();
+  trial_spec["metadata"] = {{"annotations", {{"hpt.dev/project", "template-project"}}}};
+  trial_spec["spec"]["template"]["metadata"] = {{"annotations", {{"hpt.dev/trial", "mine"}}}};
+  StudySpec spec = V1beta1Spec(trial_spec);
+  spec.annotations = {{"hpt.dev/study", "stale"}, {"hpt.dev/project", "vision"}};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], json({{"hpt.dev/project", "template-project"},
+                                                         {"hpt.dev/study", "random"},
+                                                         {"hpt.dev/trial", "random-x7k2p9"}}));
+  EXPECT_EQ(
+      r.manifest["spec"]["template"]["metadata"]["annotations"],
+      json(
+          {{"hpt.dev/project", "vision"}, {"hpt.dev/study", "random"}, {"hpt.dev/trial", "mine"}}));
+}
+
+TEST(RenderAnnotationsTest, EveryReplicaOfAKubeflowJob) {
+  const json trial_spec = json::parse(R"({
+    "apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob",
+    "spec": {"pytorchReplicaSpecs": {
+      "Master": {"replicas": 1, "template": {"spec": {"containers": [
+          {"name": "pytorch", "image": "pt",
+           "command": ["m", "${trialParameters.learningRate}", "${trialParameters.momentum}"]}]}}},
+      "Worker": {"replicas": 2, "template": {"metadata": {"annotations": {"a": "b"}},
+          "spec": {"containers": [{"name": "pytorch", "image": "pt", "command": ["w"]}]}}}
+    }}
+  })");
+  StudySpec spec = V1beta1Spec(trial_spec);
+  spec.trial_template.primary_container_name = "pytorch";
+  spec.annotations = {{"ai.bloomberg.com/project", "foo"}};
+  spec.hpt.kubernetes.propagate_annotations = {"ai.bloomberg.com/project"};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  json want = OwnAnnotations("random", "random-x7k2p9");
+  want["ai.bloomberg.com/project"] = "foo";
+  want["hpt.dev/project"] = "foo";
+  EXPECT_EQ(r.manifest["metadata"]["annotations"], want);
+  const json& replicas = r.manifest["spec"]["pytorchReplicaSpecs"];
+  EXPECT_EQ(replicas["Master"]["template"]["metadata"]["annotations"], want);
+  want["a"] = "b";
+  EXPECT_EQ(replicas["Worker"]["template"]["metadata"]["annotations"], want);
+}
+
+TEST(RenderAnnotationsTest, AnnotationsThatAreNotAMap) {
+  json trial_spec = RandomTrialSpec();
+  trial_spec["spec"]["template"]["metadata"] = {{"annotations", {"a", "b"}}};
+  EXPECT_EQ(RenderError(V1beta1Spec(trial_spec), V1beta1Context()),
+            "/studies/random/random.yaml:30: spec.template.metadata.annotations must be a map, got "
+            "array");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Tenancy: spec.hpt.kubernetes job settings.
+
+runner::k8s::JobSettings AllJobSettings() {
+  return runner::k8s::JobSettings{.priority_class_name = "team-a-high",
+                                  .active_deadline_seconds = 7200,
+                                  .backoff_limit = 0,
+                                  .ttl_seconds_after_finished = 600,
+                                  .service_account_name = "trainer",
+                                  .queue_name = "team-a"};
+}
+
+TEST(RenderJobSettingsTest, JobGetsEverySetting) {
+  StudySpec spec = V1beta1Spec();
+  spec.hpt.kubernetes.job = AllJobSettings();
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  const json& m = r.manifest;
+  json labels = Labels("random", "random-x7k2p9");
+  labels["kueue.x-k8s.io/queue-name"] = "team-a";
+  EXPECT_EQ(m["metadata"]["labels"], labels);
+  // Only the Job is queued; its pods are admitted with it.
+  EXPECT_EQ(m["spec"]["template"]["metadata"]["labels"], Labels("random", "random-x7k2p9"));
+  EXPECT_EQ(m["spec"]["activeDeadlineSeconds"], json(7200));
+  EXPECT_EQ(m["spec"]["backoffLimit"], json(0));
+  EXPECT_EQ(m["spec"]["ttlSecondsAfterFinished"], json(600));
+  EXPECT_EQ(m["spec"]["template"]["spec"]["priorityClassName"], "team-a-high");
+  EXPECT_EQ(m["spec"]["template"]["spec"]["serviceAccountName"], "trainer");
+  ASSERT_TRUE(r.active_deadline_seconds.has_value());
+  EXPECT_EQ(*r.active_deadline_seconds, 7200);
+}
+
+TEST(RenderJobSettingsTest, V1alpha1JobGetsThemToo) {
+  StudySpec spec = V1alpha1Spec();
+  spec.hpt.kubernetes.job = {.backoff_limit = 2, .service_account_name = "trainer"};
+  const RenderedTrial r = Render(spec, V1alpha1Context());
+  EXPECT_EQ(r.manifest["spec"]["backoffLimit"], json(2));
+  EXPECT_EQ(r.manifest["spec"]["template"]["spec"]["serviceAccountName"], "trainer");
+  EXPECT_FALSE(r.manifest["spec"].contains("ttlSecondsAfterFinished"));
+  EXPECT_FALSE(r.manifest["spec"]["template"]["spec"].contains("priorityClassName"));
+  EXPECT_FALSE(r.manifest["metadata"]["labels"].contains("kueue.x-k8s.io/queue-name"));
+  EXPECT_FALSE(r.active_deadline_seconds.has_value());
+}
+
+TEST(RenderJobSettingsTest, TemplateValuesWin) {
+  json trial_spec = RandomTrialSpec();
+  trial_spec["metadata"] = {{"labels", {{"kueue.x-k8s.io/queue-name", "own-queue"}}}};
+  trial_spec["spec"]["backoffLimit"] = 1;
+  trial_spec["spec"]["activeDeadlineSeconds"] = 3600;
+  trial_spec["spec"]["ttlSecondsAfterFinished"] = 86400;
+  trial_spec["spec"]["template"]["spec"]["priorityClassName"] = "batch-low";
+  trial_spec["spec"]["template"]["spec"]["serviceAccountName"] = "default";
+  StudySpec spec = V1beta1Spec(trial_spec);
+  spec.hpt.kubernetes.job = AllJobSettings();
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  const json& m = r.manifest;
+  EXPECT_EQ(m["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "own-queue");
+  EXPECT_EQ(m["spec"]["backoffLimit"], json(1));
+  EXPECT_EQ(m["spec"]["activeDeadlineSeconds"], json(3600));
+  EXPECT_EQ(m["spec"]["ttlSecondsAfterFinished"], json(86400));
+  EXPECT_EQ(m["spec"]["template"]["spec"]["priorityClassName"], "batch-low");
+  EXPECT_EQ(m["spec"]["template"]["spec"]["serviceAccountName"], "default");
+  ASSERT_TRUE(r.active_deadline_seconds.has_value());
+  EXPECT_EQ(*r.active_deadline_seconds, 3600);
+}
+
+TEST(RenderJobSettingsTest, TrialDeadlineSecondsGoesFirst) {
+  // The loader rejects a study with both; a spec built by hand gets trialDeadlineSeconds.
+  StudySpec spec = V1beta1Spec();
+  spec.hpt.trial_deadline_seconds = 99.5;
+  spec.hpt.kubernetes.job.active_deadline_seconds = 7200;
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  EXPECT_EQ(r.manifest["spec"]["activeDeadlineSeconds"], json(100));
+  ASSERT_TRUE(r.active_deadline_seconds.has_value());
+  EXPECT_EQ(*r.active_deadline_seconds, 99.5);
+}
+
+// A Kubeflow training job of `kind` whose replicas `primary` (first) and `other` run `pytorch`.
+json KubeflowJob(const std::string& kind, const std::string& replica_key,
+                 const std::string& primary, const std::string& other) {
+  json job = {{"apiVersion", "kubeflow.org/v1"}, {"kind", kind}};
+  job["spec"][replica_key][primary] = json::parse(R"({"replicas": 1, "template": {"spec": {
+      "containers": [{"name": "trainer", "image": "img",
+                      "command": ["train", "${trialParameters.learningRate}",
+                                  "${trialParameters.momentum}"]}]}}})");
+  job["spec"][replica_key][other] = json::parse(R"({"replicas": 2, "template": {"spec": {
+      "containers": [{"name": "trainer", "image": "img", "command": ["work"]}]}}})");
+  return job;
+}
+
+struct KubeflowKind {
+  const char* kind;
+  const char* replica_key;
+  const char* primary;
+  const char* other;
+};
+
+constexpr KubeflowKind kKubeflowKinds[] = {
+    {"TFJob", "tfReplicaSpecs", "Chief", "Worker"},
+    {"PyTorchJob", "pytorchReplicaSpecs", "Master", "Worker"},
+    {"XGBoostJob", "xgbReplicaSpecs", "Master", "Worker"},
+    {"MPIJob", "mpiReplicaSpecs", "Launcher", "Worker"},
+};
+
+TEST(RenderJobSettingsTest, KubeflowJobsGetThemInRunPolicyAndEveryReplica) {
+  for (const KubeflowKind& k : kKubeflowKinds) {
+    StudySpec spec = V1beta1Spec(KubeflowJob(k.kind, k.replica_key, k.primary, k.other));
+    spec.trial_template.primary_container_name = "trainer";
+    spec.hpt.kubernetes.job = AllJobSettings();
+    const RenderedTrial r = Render(spec, V1beta1Context());
+    const json& m = r.manifest;
+    EXPECT_EQ(m["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "team-a") << k.kind;
+    EXPECT_EQ(m["spec"]["runPolicy"], json({{"activeDeadlineSeconds", 7200},
+                                            {"backoffLimit", 0},
+                                            {"ttlSecondsAfterFinished", 600}}))
+        << k.kind;
+    for (const char* role : {k.primary, k.other}) {
+      const json& pod_spec = m["spec"][k.replica_key][role]["template"]["spec"];
+      EXPECT_EQ(pod_spec["priorityClassName"], "team-a-high") << k.kind << " " << role;
+      EXPECT_EQ(pod_spec["serviceAccountName"], "trainer") << k.kind << " " << role;
+      EXPECT_FALSE(m["spec"][k.replica_key][role]["template"]["metadata"]["labels"].contains(
+          "kueue.x-k8s.io/queue-name"));
+    }
+    // Nothing Job-only lands on a Kubeflow job's spec.
+    EXPECT_FALSE(m["spec"].contains("backoffLimit")) << k.kind;
+    EXPECT_FALSE(m["spec"].contains("template")) << k.kind;
+    ASSERT_TRUE(r.active_deadline_seconds.has_value()) << k.kind;
+    EXPECT_EQ(*r.active_deadline_seconds, 7200) << k.kind;
+  }
+}
+
+TEST(RenderJobSettingsTest, KubeflowTemplateValuesWin) {
+  json trial_spec = KubeflowJob("PyTorchJob", "pytorchReplicaSpecs", "Master", "Worker");
+  trial_spec["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] = "own";
+  trial_spec["spec"]["runPolicy"] = {{"backoffLimit", 5}, {"cleanPodPolicy", "None"}};
+  trial_spec["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["priorityClassName"] =
+      "worker-low";
+  StudySpec spec = V1beta1Spec(trial_spec);
+  spec.trial_template.primary_container_name = "trainer";
+  spec.hpt.kubernetes.job = {.priority_class_name = "team-a-high",
+                             .backoff_limit = 0,
+                             .ttl_seconds_after_finished = 60,
+                             .queue_name = "team-a"};
+  const RenderedTrial r = Render(spec, V1beta1Context());
+  const json& m = r.manifest;
+  EXPECT_EQ(m["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "own");
+  EXPECT_EQ(
+      m["spec"]["runPolicy"],
+      json({{"backoffLimit", 5}, {"cleanPodPolicy", "None"}, {"ttlSecondsAfterFinished", 60}}));
+  const json& replicas = m["spec"]["pytorchReplicaSpecs"];
+  EXPECT_EQ(replicas["Master"]["template"]["spec"]["priorityClassName"], "team-a-high");
+  EXPECT_EQ(replicas["Worker"]["template"]["spec"]["priorityClassName"], "worker-low");
+  EXPECT_FALSE(replicas["Master"]["template"]["spec"].contains("serviceAccountName"));
+  EXPECT_FALSE(r.active_deadline_seconds.has_value());
+
+  // Only what is set is written: no runPolicy for a priority class alone.
+  trial_spec["spec"].erase("runPolicy");
+  spec = V1beta1Spec(trial_spec);
+  spec.trial_template.primary_container_name = "trainer";
+  spec.hpt.kubernetes.job = {.priority_class_name = "team-a-high"};
+  EXPECT_FALSE(Render(spec, V1beta1Context()).manifest["spec"].contains("runPolicy"));
+}
+
+TEST(RenderJobSettingsTest, RunPolicyThatIsNotAMap) {
+  json trial_spec = KubeflowJob("TFJob", "tfReplicaSpecs", "Chief", "Worker");
+  trial_spec["spec"]["runPolicy"] = "strict";
+  StudySpec spec = V1beta1Spec(trial_spec);
+  spec.trial_template.primary_container_name = "trainer";
+  spec.hpt.kubernetes.job = {.backoff_limit = 0};
+  EXPECT_EQ(RenderError(spec, V1beta1Context()),
+            "/studies/random/random.yaml:30: spec.runPolicy must be a map, got string");
+  // Without a setting that needs it, the template's runPolicy is left alone.
+  spec.hpt.kubernetes.job = {.priority_class_name = "high"};
+  EXPECT_EQ(Render(spec, V1beta1Context()).manifest["spec"]["runPolicy"], "strict");
+}
+
+TEST(RenderJobSettingsTest, InvalidSettingsOfAHandBuiltSpec) {
+  StudySpec spec = V1beta1Spec();
+  spec.hpt.kubernetes.job = {.backoff_limit = -1, .queue_name = "Team A"};
+  EXPECT_EQ(RenderError(spec, V1beta1Context()),
+            "/studies/random/random.yaml:30: invalid Job settings: backoffLimit must be an "
+            "integer between 0 and 2147483647, got -1; queueName must be a DNS-1123 subdomain "
+            "(lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, "
+            "at most 63 characters), got \"Team A\"");
+  // The same for a Kubeflow job.
+  spec = V1beta1Spec(KubeflowJob("TFJob", "tfReplicaSpecs", "Chief", "Worker"));
+  spec.trial_template.primary_container_name = "trainer";
+  spec.hpt.kubernetes.job = {.active_deadline_seconds = 0};
+  EXPECT_EQ(RenderError(spec, V1beta1Context()),
+            "/studies/random/random.yaml:30: invalid Job settings: activeDeadlineSeconds must be "
+            "> 0 (seconds), got 0");
+}
+
+TEST(RenderJobSettingsTest, JobOfAnotherApiVersion) {
+  // A v1alpha1 template may name any apiVersion for a Job; the settings apply to batch/v1 only.
+  StudySpec spec = V1alpha1Spec(
+      absl::StrReplaceAll(kRandomExampleTemplate, {{"apiVersion: batch/v1", "apiVersion: v2"}}));
+  EXPECT_EQ(Render(spec, V1alpha1Context()).api_version, "v2");  // no settings: renders
+  spec.hpt.kubernetes.job = {.backoff_limit = 0};
+  EXPECT_EQ(RenderError(spec, V1alpha1Context()),
+            "/studies/random-example.yaml:7: cannot apply the Job settings: the object is not a "
+            "batch/v1 Job (got apiVersion \"v2\", kind \"Job\")");
 }
 
 }  // namespace

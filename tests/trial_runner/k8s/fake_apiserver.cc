@@ -642,6 +642,7 @@ class FakeApiServer::Impl {
       std::string name(rest[1]);
       if (method == "GET") return GetOne(*info, ns, name, res);
       if (method == "DELETE") return Delete(*info, ns, name, req, res);
+      if (method == "PATCH") return Patch(*info, ns, name, req, res);
       return ReplyMethodNotAllowed(res);
     }
     if (method == "GET") {
@@ -894,6 +895,19 @@ class FakeApiServer::Impl {
         }
       }
     }
+    if (&info == &kJobs && policy != "Orphan") {
+      // The garbage collector's part, done at once: Secrets owned by the Job go with it.
+      const json uid = (*it->second)["metadata"]["uid"];
+      std::vector<ObjectKey> owned;
+      for (const auto& [other_key, other] : objects_) {
+        if (std::get<0>(other_key) != "secrets" || std::get<1>(other_key) != ns) continue;
+        const json& refs = (*other)["metadata"].value("ownerReferences", json::array());
+        for (const json& ref : refs) {
+          if (ref.is_object() && ref.value("uid", json()) == uid) owned.push_back(other_key);
+        }
+      }
+      for (const ObjectKey& k : owned) Erase(kSecrets, k);
+    }
     ObjectPtr deleted = Erase(info, key);
     if (&info == &kPods) return Reply(res, 200, *deleted);
     json details = ObjectDetails(info, name);
@@ -904,6 +918,40 @@ class FakeApiServer::Impl {
            {"metadata", json::object()},
            {"status", "Success"},
            {"details", details}});
+  }
+
+  // JSON merge patch (RFC 7386) only; name, namespace, uid and creationTimestamp cannot change.
+  void Patch(const ResourceInfo& info, const std::string& ns, const std::string& name,
+             const httplib::Request& req, httplib::Response& res) {
+    const std::string type = req.get_header_value("Content-Type");
+    if (!absl::StartsWith(type, "application/merge-patch+json")) {
+      return Reply(res, 415,
+                   StatusFailure(415, "UnsupportedMediaType",
+                                 absl::StrCat("the body of the request was in an unknown format - "
+                                              "accepted media types include: "
+                                              "application/merge-patch+json (this fake)"),
+                                 json::object()));
+    }
+    json patch = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (patch.is_discarded() || !patch.is_object()) {
+      return ReplyBadRequest(res, "the patch is not a JSON object");
+    }
+    absl::MutexLock lock(&mu_);
+    ObjectKey key = Key(info, ns, name);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return ReplyNotFound(info, name, res);
+    json object = *it->second;
+    const json kept = object["metadata"];
+    object.merge_patch(patch);
+    if (!object["metadata"].is_object()) object["metadata"] = json::object();
+    for (const char* field : {"name", "namespace", "uid", "creationTimestamp"}) {
+      if (kept.contains(field)) object["metadata"][field] = kept[field];
+    }
+    object["apiVersion"] = info.api_version;
+    object["kind"] = info.kind;
+    ObjectPtr stored = Write(info, ns, std::move(object), "MODIFIED");
+    it->second = stored;
+    Reply(res, 200, *stored);
   }
 
   void GetLog(const std::string& ns, const std::string& pod, const httplib::Request& req,

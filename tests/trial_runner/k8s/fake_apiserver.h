@@ -21,10 +21,13 @@
 //   GET    .../{r}                                list / watch across all namespaces
 //   GET    .../namespaces/{ns}/{r}/{name}         get
 //   DELETE .../namespaces/{ns}/{r}/{name}         delete (propagationPolicy)
+//   PATCH  .../namespaces/{ns}/{r}/{name}         JSON merge patch (application/merge-patch+json;
+//                                                  other patch types: 415); name, namespace, uid
+//                                                  and creationTimestamp are kept
 //   GET    /api/v1/namespaces/{ns}/pods/{name}/log  the text set by SetPodLog (container,
 //                                                  timestamps, tailLines)
 // Anything else: 404 NotFound Status ("the server could not find the requested resource"), or
-// 405 MethodNotAllowed for PUT/PATCH on a known path.
+// 405 MethodNotAllowed for PUT (and PATCH of a collection) on a known path.
 //
 // Faithful to the real API server (so a client written against this works against a cluster):
 //   - Error bodies are real metav1.Status objects (kind, apiVersion, metadata, status, message,
@@ -48,15 +51,17 @@
 //     ends. allowWatchBookmarks=true watchers get BOOKMARK events (SendBookmark) whose object
 //     has only kind, apiVersion and metadata.resourceVersion. timeoutSeconds ends a watch
 //     cleanly after that long.
-//   - Deleting a Job deletes the Pods labelled job-name=<job> in its namespace unless
-//     propagationPolicy=Orphan; an unknown propagationPolicy is 422 Invalid.
+//   - Deleting a Job deletes the Pods labelled job-name=<job> and the Secrets with an
+//     ownerReference to its uid in its namespace unless propagationPolicy=Orphan; an unknown
+//     propagationPolicy is 422 Invalid.
 //   - Job names must be DNS-1123 subdomains of at most 63 characters (the real server requires
 //     that because the name becomes the job-name label); Pod and Secret names DNS-1123
 //     subdomains of at most 253. A Job's pod template needs containers and a restartPolicy of
 //     Never or OnFailure; a Pod needs containers.
 //   - Pod logs: a pod with several containers needs ?container= (400 otherwise, as the real one).
 // Simplified (differs from a real cluster; do not rely on it):
-//   - Namespaces need not exist; there is no admission, RBAC, quota, PATCH/PUT, fieldSelector,
+//   - Namespaces need not exist; there is no admission, RBAC, quota, PUT, strategic/JSON patch,
+//   fieldSelector,
 //     deleteCollection, log follow, server-side apply or schema validation beyond the rules above.
 //   - Deletion is immediate for every propagation policy (no deletionTimestamp, finalizers or
 //     garbage collector delay; Foreground and Background both delete the pods first). DELETE

@@ -1,0 +1,284 @@
+// The study controller driving the Kubernetes runner against the in-process fake API server:
+// a test thread plays kubelet and job controller (it "runs" each trial Job by printing what the
+// container's `echo` would print into the pod's log), and preempts chosen attempts. What is
+// real: the study YAML through the loader, the rendered Jobs, the REST client and runner, the
+// SQLite tracker file. What is fake: the API server and the cluster behind it.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "engine/controller.h"
+#include "engine/validate.h"
+#include "tests/trial_runner/k8s/fake_apiserver.h"
+#include "trial_runner/k8s/k8s_runner.h"
+
+namespace hpt::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using runner::k8s::testing::FakeApiServer;
+using tracker::StudyState;
+using tracker::TrialState;
+
+std::string Study(int preemption_retries) {
+  return R"(apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  name: mnist
+  namespace: ml
+  annotations:
+    ai.bloomberg.com/project: foo
+    ai.bloomberg.com/experiment: abcde
+spec:
+  objective:
+    type: minimize
+    objectiveMetricName: loss
+  algorithm:
+    algorithmName: random
+  parallelTrialCount: 2
+  maxTrialCount: 4
+  parameters:
+    - name: x
+      parameterType: double
+      feasibleSpace: {min: "0", max: "1"}
+  trialTemplate:
+    primaryContainerName: train
+    trialParameters:
+      - {name: x, reference: x}
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: train
+                image: python:3.11
+                command: ["sh", "-c", "echo loss=${trialParameters.x}"]
+                resources:
+                  limits: {nvidia.com/gpu: 1}
+            restartPolicy: Never
+  hpt:
+    kubernetes:
+      preemptionRetries: )" +
+         std::to_string(preemption_retries) + "\n";
+}
+
+// Plays the cluster: each new Job gets a pod whose log is what `sh -c "echo ..."` prints; the
+// attempts listed in `preempt` ("<job> <attempt>") are preempted instead.
+class Cluster {
+ public:
+  Cluster(FakeApiServer* server, std::set<std::string> preempt)
+      : server_(server), preempt_(std::move(preempt)), thread_([this] { Loop(); }) {}
+  ~Cluster() {
+    stop_ = true;
+    thread_.join();
+  }
+  int jobs_seen() const { return seen_count_.load(); }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      for (const json& job : server_->Jobs("ml")) {
+        const std::string uid = job["metadata"]["uid"];
+        if (!seen_.insert(uid).second) continue;
+        ++seen_count_;
+        Run(job);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  void Run(const json& job) {
+    const std::string name = job["metadata"]["name"];
+    const std::string attempt = job["metadata"]["annotations"].value("hpt.dev/attempt", "");
+    const std::string pod = name + "-" + attempt;
+    if (!server_->CreatePodForJob("ml", name, pod, "Running").ok()) return;
+    if (preempt_.count(name + " " + attempt)) {
+      server_->SetPodLog("ml", pod, "loss=0.0000001\n").IgnoreError();  // never to be counted
+      server_
+          ->SetPodStatus("ml", pod,
+                         {{"phase", "Failed"},
+                          {"conditions",
+                           {{{"type", "DisruptionTarget"},
+                             {"status", "True"},
+                             {"reason", "PreemptionByScheduler"},
+                             {"message", "Preempted by a higher-priority pod"}}}}})
+          .IgnoreError();
+      server_
+          ->SetJobStatus(
+              "ml", name,
+              {{"failed", 1},
+               {"conditions",
+                {{{"type", "Failed"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}}}}})
+          .IgnoreError();
+      return;
+    }
+    const json& command = job["spec"]["template"]["spec"]["containers"][0]["command"];
+    const std::string script = command[2];
+    server_->SetPodLog("ml", pod, script.substr(std::string("echo ").size()) + "\n").IgnoreError();
+    server_->SetPodStatus("ml", pod, {{"phase", "Succeeded"}}).IgnoreError();
+    server_
+        ->SetJobStatus(
+            "ml", name,
+            {{"succeeded", 1}, {"conditions", {{{"type", "Complete"}, {"status", "True"}}}}})
+        .IgnoreError();
+  }
+
+  FakeApiServer* server_;
+  const std::set<std::string> preempt_;
+  std::set<std::string> seen_;
+  std::atomic<int> seen_count_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+class ControllerK8sTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("controller_k8s_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    auto store = tracker::TrialStore::Open({}, (dir_ / "hpt.db").string());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+    auto server = FakeApiServer::Start();
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    runner::k8s::KubeClientOptions co;
+    co.initial_backoff = absl::Milliseconds(5);
+    co.max_backoff = absl::Milliseconds(50);
+    auto client = runner::k8s::KubeClient::Create({.server = server_->base_url()}, co);
+    ASSERT_TRUE(client.ok()) << client.status();
+    auto runner = runner::k8s::K8sRunner::Create(
+        std::move(*client), {.default_namespace = "ml", .rewatch_backoff = absl::Milliseconds(20)});
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = std::move(*runner);
+  }
+
+  void TearDown() override {
+    runner_.reset();
+    server_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  absl::StatusOr<tracker::StudyRecord> RunYaml(const std::string& yaml) {
+    const fs::path file = dir_ / "study.yaml";
+    std::ofstream(file) << yaml;
+    std::vector<Diagnostic> diags;
+    absl::StatusOr<StudySpec> spec = LoadAndCheckStudy(file.string(), &diags);
+    if (!spec.ok()) return spec.status();
+    StudyController c(*spec, store_.get(), runner_.get(),
+                      {.endpoint = "hptd.ml.svc:7070",
+                       .runs_dir = (dir_ / "runs").string(),
+                       .poll_interval_ms = 10,
+                       .cluster = true});
+    return c.Run();
+  }
+
+  std::vector<tracker::Event> Events(int64_t study_id, const std::string& kind) {
+    std::vector<tracker::Event> out;
+    absl::StatusOr<std::vector<tracker::Event>> all = store_->ListEvents(study_id);
+    EXPECT_TRUE(all.ok()) << all.status();
+    for (const tracker::Event& e : all.value_or(std::vector<tracker::Event>{})) {
+      if (e.kind == kind) out.push_back(e);
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<tracker::TrialStore> store_;
+  std::unique_ptr<FakeApiServer> server_;
+  std::unique_ptr<runner::k8s::K8sRunner> runner_;
+};
+
+TEST_F(ControllerK8sTest, RunsEachTrialAsAJobAndReadsItsLog) {
+  Cluster cluster(server_.get(), {});
+  auto study = RunYaml(Study(3));
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+  EXPECT_EQ(study->project, "foo");
+  auto trials = store_->ListTrials(study->id);
+  ASSERT_EQ(trials->size(), 4u);
+  for (const tracker::TrialRecord& t : *trials) {
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
+    ASSERT_TRUE(t.objective.has_value()) << t.name;
+    EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
+  }
+  // Each Job carried the study's annotations, a GPU limit, HPT_ENDPOINT and the token by
+  // reference; every per-trial Secret is gone.
+  EXPECT_EQ(cluster.jobs_seen(), 4);
+  for (const json& job : server_->Jobs("ml")) {
+    EXPECT_EQ(job["metadata"]["annotations"]["ai.bloomberg.com/project"], "foo");
+    EXPECT_EQ(job["spec"]["template"]["metadata"]["annotations"]["ai.bloomberg.com/experiment"],
+              "abcde");
+    const json& c = job["spec"]["template"]["spec"]["containers"][0];
+    EXPECT_EQ(c["resources"]["limits"]["nvidia.com/gpu"], 1);
+    bool endpoint = false, token_ref = false, trial_dir = false;
+    for (const json& e : c["env"]) {
+      if (e["name"] == "HPT_ENDPOINT") endpoint = e["value"] == "hptd.ml.svc:7070";
+      if (e["name"] == "HPT_TRIAL_TOKEN")
+        token_ref = e.contains("valueFrom") && !e.contains("value");
+      if (e["name"] == "HPT_TRIAL_DIR") trial_dir = true;
+    }
+    EXPECT_TRUE(endpoint);
+    EXPECT_TRUE(token_ref);
+    EXPECT_FALSE(trial_dir);  // a local path means nothing in a pod
+  }
+  EXPECT_TRUE(server_->Secrets("ml").empty());
+}
+
+TEST_F(ControllerK8sTest, PreemptedTrialIsRetriedWithoutCountingAsFailed) {
+  Cluster cluster(server_.get(), {"mnist-00002 1", "mnist-00002 2"});
+  auto study = RunYaml(Study(3));
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+  auto trial = store_->FindTrial("mnist-00002");
+  ASSERT_TRUE(trial.ok()) << trial.status();
+  EXPECT_EQ(trial->state, TrialState::kSucceeded) << trial->message;
+  ASSERT_TRUE(trial->objective.has_value());
+  // The preempted attempts' points are gone: the objective is the third attempt's value.
+  EXPECT_EQ(suggest::FormatDouble(*trial->objective), trial->params[0].second);
+  EXPECT_EQ(cluster.jobs_seen(), 6);  // 4 trials, 2 retries
+  std::vector<tracker::Event> preempted = Events(study->id, "TrialPreempted");
+  ASSERT_EQ(preempted.size(), 2u);
+  EXPECT_NE(preempted[0].message.find("PreemptionByScheduler: pod mnist-00002-1 was disrupted"),
+            std::string::npos)
+      << preempted[0].message;
+  EXPECT_NE(preempted[0].message.find("retry 1 of 3 (attempt 2)"), std::string::npos)
+      << preempted[0].message;
+  EXPECT_NE(preempted[1].message.find("retry 2 of 3 (attempt 3)"), std::string::npos)
+      << preempted[1].message;
+  auto trials = store_->ListTrials(study->id);
+  for (const tracker::TrialRecord& t : *trials) EXPECT_EQ(t.state, TrialState::kSucceeded);
+}
+
+TEST_F(ControllerK8sTest, PreemptionBeyondTheBudgetFailsTheTrial) {
+  Cluster cluster(server_.get(), {"mnist-00001 1", "mnist-00001 2"});
+  auto study = RunYaml(Study(1));
+  ASSERT_TRUE(study.ok()) << study.status();
+  auto trial = store_->FindTrial("mnist-00001");
+  ASSERT_TRUE(trial.ok()) << trial.status();
+  EXPECT_EQ(trial->state, TrialState::kFailed);
+  EXPECT_EQ(trial->reason, "TrialFailed. Job reason: PreemptionByScheduler");
+  EXPECT_NE(trial->message.find("preempted 2 times, more than "
+                                "spec.hpt.kubernetes.preemptionRetries=1 allows"),
+            std::string::npos)
+      << trial->message;
+  EXPECT_EQ(Events(study->id, "TrialPreempted").size(), 1u);
+}
+
+}  // namespace
+}  // namespace hpt::engine
