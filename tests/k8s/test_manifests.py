@@ -347,7 +347,7 @@ class Deploy(NeedsSchema):
             ("batch", "jobs"): ["create", "delete", "get", "list", "watch"],
             ("", "pods"): ["get", "list", "watch"],
             ("", "pods/log"): ["get", "list", "watch"],
-            ("", "secrets"): ["create", "delete", "get"],
+            ("", "secrets"): ["create", "delete", "patch"],
         })
 
 

@@ -428,8 +428,8 @@ class K8sRunner::Impl {
       } else {
         // The Job's pods as they are now: the pod watch may lag behind the Job's.
         std::vector<json> pods;
-        absl::StatusOr<json> list =
-            client_->List(kPods, copy.ns, absl::StrCat("job-name=", copy.job_name));
+        absl::StatusOr<json> list = client_->List(
+            kPods, copy.ns, absl::StrCat(kTrialLabel, "=", LabelValue(copy.name)));
         if (list.ok() && Member(*list, "items").is_array()) {
           for (const json& pod : Member(*list, "items")) {
             if (LabelOf(pod, "batch.kubernetes.io/controller-uid") == copy.job_uid ||
@@ -599,7 +599,11 @@ class K8sRunner::Impl {
     } else {
       return;
     }
-    const std::string job_name = jobs ? name : LabelOf(e.object, "job-name");
+    std::string job_name = name;
+    if (!jobs) {
+      job_name = LabelOf(e.object, "batch.kubernetes.io/job-name");
+      if (job_name.empty()) job_name = LabelOf(e.object, "job-name");  // before Kubernetes 1.27
+    }
     Trial* t = FindByJob(ns, job_name);
     if (t == nullptr) return;
     if (jobs && e.type == "DELETED" && Uid(e.object) == t->job_uid) t->job_deleted = true;
