@@ -1,23 +1,21 @@
 // The study controller driving the Kubernetes runner against the in-process fake API server:
-// a test thread plays kubelet and job controller (it "runs" each trial Job by printing what the
+// a FakeKubelet plays kubelet and job controller (it "runs" each trial Job by printing what the
 // container's `echo` would print into the pod's log), and preempts chosen attempts. What is
 // real: the study YAML through the loader, the rendered Jobs, the REST client and runner, the
 // SQLite tracker file. What is fake: the API server and the cluster behind it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
-#include <thread>
 
 #include "engine/controller.h"
 #include "engine/validate.h"
 #include "tests/trial_runner/k8s/fake_apiserver.h"
+#include "tests/trial_runner/k8s/fake_kubelet.h"
 #include "trial_runner/k8s/k8s_runner.h"
 
 namespace hpt::engine {
@@ -26,6 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using runner::k8s::testing::FakeApiServer;
+using runner::k8s::testing::FakeKubelet;
 using tracker::StudyState;
 using tracker::TrialState;
 
@@ -72,75 +71,6 @@ spec:
       preemptionRetries: )" +
          std::to_string(preemption_retries) + "\n";
 }
-
-// Plays the cluster: each new Job gets a pod whose log is what `sh -c "echo ..."` prints; the
-// attempts listed in `preempt` ("<job> <attempt>") are preempted instead.
-class Cluster {
- public:
-  Cluster(FakeApiServer* server, std::set<std::string> preempt)
-      : server_(server), preempt_(std::move(preempt)), thread_([this] { Loop(); }) {}
-  ~Cluster() {
-    stop_ = true;
-    thread_.join();
-  }
-  int jobs_seen() const { return seen_count_.load(); }
-
- private:
-  void Loop() {
-    while (!stop_) {
-      for (const json& job : server_->Jobs("ml")) {
-        const std::string uid = job["metadata"]["uid"];
-        if (!seen_.insert(uid).second) continue;
-        ++seen_count_;
-        Run(job);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
-
-  void Run(const json& job) {
-    const std::string name = job["metadata"]["name"];
-    const std::string attempt = job["metadata"]["annotations"].value("hpt.dev/attempt", "");
-    const std::string pod = name + "-" + attempt;
-    if (!server_->CreatePodForJob("ml", name, pod, "Running").ok()) return;
-    if (preempt_.count(name + " " + attempt)) {
-      server_->SetPodLog("ml", pod, "loss=0.0000001\n").IgnoreError();  // never to be counted
-      server_
-          ->SetPodStatus("ml", pod,
-                         {{"phase", "Failed"},
-                          {"conditions",
-                           {{{"type", "DisruptionTarget"},
-                             {"status", "True"},
-                             {"reason", "PreemptionByScheduler"},
-                             {"message", "Preempted by a higher-priority pod"}}}}})
-          .IgnoreError();
-      server_
-          ->SetJobStatus(
-              "ml", name,
-              {{"failed", 1},
-               {"conditions",
-                {{{"type", "Failed"}, {"status", "True"}, {"reason", "BackoffLimitExceeded"}}}}})
-          .IgnoreError();
-      return;
-    }
-    const json& command = job["spec"]["template"]["spec"]["containers"][0]["command"];
-    const std::string script = command[2];
-    server_->SetPodLog("ml", pod, script.substr(std::string("echo ").size()) + "\n").IgnoreError();
-    server_->SetPodStatus("ml", pod, {{"phase", "Succeeded"}}).IgnoreError();
-    server_
-        ->SetJobStatus(
-            "ml", name,
-            {{"succeeded", 1}, {"conditions", {{{"type", "Complete"}, {"status", "True"}}}}})
-        .IgnoreError();
-  }
-
-  FakeApiServer* server_;
-  const std::set<std::string> preempt_;
-  std::set<std::string> seen_;
-  std::atomic<int> seen_count_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 class ControllerK8sTest : public ::testing::Test {
  protected:
@@ -205,7 +135,7 @@ class ControllerK8sTest : public ::testing::Test {
 };
 
 TEST_F(ControllerK8sTest, RunsEachTrialAsAJobAndReadsItsLog) {
-  Cluster cluster(server_.get(), {});
+  FakeKubelet cluster(server_.get(), {});
   auto study = RunYaml(Study(3));
   ASSERT_TRUE(study.ok()) << study.status();
   EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
@@ -241,7 +171,7 @@ TEST_F(ControllerK8sTest, RunsEachTrialAsAJobAndReadsItsLog) {
 }
 
 TEST_F(ControllerK8sTest, PreemptedTrialIsRetriedWithoutCountingAsFailed) {
-  Cluster cluster(server_.get(), {"mnist-00002 1", "mnist-00002 2"});
+  FakeKubelet cluster(server_.get(), {.preempt = {"mnist-00002 1", "mnist-00002 2"}});
   auto study = RunYaml(Study(3));
   ASSERT_TRUE(study.ok()) << study.status();
   EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
@@ -254,7 +184,7 @@ TEST_F(ControllerK8sTest, PreemptedTrialIsRetriedWithoutCountingAsFailed) {
   EXPECT_EQ(cluster.jobs_seen(), 6);  // 4 trials, 2 retries
   std::vector<tracker::Event> preempted = Events(study->id, "TrialPreempted");
   ASSERT_EQ(preempted.size(), 2u);
-  EXPECT_NE(preempted[0].message.find("PreemptionByScheduler: pod mnist-00002-1 was disrupted"),
+  EXPECT_NE(preempted[0].message.find("PreemptionByScheduler: pod mnist-00002-a1 was disrupted"),
             std::string::npos)
       << preempted[0].message;
   EXPECT_NE(preempted[0].message.find("retry 1 of 3 (attempt 2)"), std::string::npos)
@@ -266,7 +196,7 @@ TEST_F(ControllerK8sTest, PreemptedTrialIsRetriedWithoutCountingAsFailed) {
 }
 
 TEST_F(ControllerK8sTest, PreemptionBeyondTheBudgetFailsTheTrial) {
-  Cluster cluster(server_.get(), {"mnist-00001 1", "mnist-00001 2"});
+  FakeKubelet cluster(server_.get(), {.preempt = {"mnist-00001 1", "mnist-00001 2"}});
   auto study = RunYaml(Study(1));
   ASSERT_TRUE(study.ok()) << study.status();
   auto trial = store_->FindTrial("mnist-00001");

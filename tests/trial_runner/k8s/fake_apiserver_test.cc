@@ -745,5 +745,50 @@ TEST_F(FakeApiServerTest, RequestsAreRecorded) {
   EXPECT_EQ(server_->RequestCount("", "/apis/"), 2);
 }
 
+TEST_F(FakeApiServerTest, MergePatchKeepsIdentityAndRejectsOtherPatchTypes) {
+  constexpr char kSecrets[] = "/api/v1/namespaces/ml/secrets";
+  ASSERT_EQ(Post(kSecrets, json{{"metadata", {{"name", "s"}}}, {"data", {{"a", "YQ=="}}}}).status,
+            201);
+  const json before = *server_->Get("secrets", "ml", "s");
+  httplib::Result r = NewClient().Patch(
+      std::string(kSecrets) + "/s",
+      R"({"metadata": {"name": "renamed", "uid": "x", "labels": {"k": "v"}}, "data": {"a": null}})",
+      "application/merge-patch+json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  const json after = *server_->Get("secrets", "ml", "s");
+  EXPECT_EQ(after["metadata"]["name"], "s");
+  EXPECT_EQ(after["metadata"]["uid"], before["metadata"]["uid"]);
+  EXPECT_EQ(after["metadata"]["labels"]["k"], "v");
+  EXPECT_FALSE(after["data"].contains("a"));
+  EXPECT_NE(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"]);
+
+  r = NewClient().Patch(std::string(kSecrets) + "/s", "{}",
+                        "application/strategic-merge-patch+json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 415);
+  r = NewClient().Patch(std::string(kSecrets) + "/nope", "{}", "application/merge-patch+json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+}
+
+TEST_F(FakeApiServerTest, DeletingAJobDeletesTheSecretsItOwns) {
+  Reply job = Post(kJobs, JobJson("t1"));
+  ASSERT_EQ(job.status, 201);
+  json owned = {{"metadata",
+                 {{"name", "owned"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "batch/v1"},
+                     {"kind", "Job"},
+                     {"name", "t1"},
+                     {"uid", job.body["metadata"]["uid"]}}}}}}};
+  ASSERT_EQ(Post("/api/v1/namespaces/ml/secrets", owned).status, 201);
+  ASSERT_EQ(Post("/api/v1/namespaces/ml/secrets", json{{"metadata", {{"name", "free"}}}}).status,
+            201);
+  ASSERT_EQ(Delete(std::string(kJobs) + "/t1").status, 200);
+  EXPECT_FALSE(server_->Get("secrets", "ml", "owned").has_value());
+  EXPECT_TRUE(server_->Get("secrets", "ml", "free").has_value());
+}
+
 }  // namespace
 }  // namespace hpt::runner::k8s::testing
