@@ -380,14 +380,17 @@ class K8sRunner::Impl {
     BeginFinish(t);
   }
 
+  // The job controller labels its pods with the Job's uid (the unprefixed label before 1.27).
+  static bool OwnedBy(const json& pod, const std::string& job_uid) {
+    return LabelOf(pod, "batch.kubernetes.io/controller-uid") == job_uid ||
+           LabelOf(pod, "controller-uid") == job_uid;
+  }
+
   static std::vector<json> PodsOf(const std::map<std::string, json>& pods,
                                   const std::string& job_uid) {
     std::vector<json> out;
     for (const auto& [name, pod] : pods) {
-      if (LabelOf(pod, "batch.kubernetes.io/controller-uid") == job_uid ||
-          LabelOf(pod, "controller-uid") == job_uid) {
-        out.push_back(pod);
-      }
+      if (OwnedBy(pod, job_uid)) out.push_back(pod);
     }
     return out;
   }
@@ -428,14 +431,11 @@ class K8sRunner::Impl {
       } else {
         // The Job's pods as they are now: the pod watch may lag behind the Job's.
         std::vector<json> pods;
-        absl::StatusOr<json> list = client_->List(
-            kPods, copy.ns, absl::StrCat(kTrialLabel, "=", LabelValue(copy.name)));
+        absl::StatusOr<json> list =
+            client_->List(kPods, copy.ns, absl::StrCat(kTrialLabel, "=", LabelValue(copy.name)));
         if (list.ok() && Member(*list, "items").is_array()) {
           for (const json& pod : Member(*list, "items")) {
-            if (LabelOf(pod, "batch.kubernetes.io/controller-uid") == copy.job_uid ||
-                LabelOf(pod, "controller-uid") == copy.job_uid) {
-              pods.push_back(pod);
-            }
+            if (OwnedBy(pod, copy.job_uid)) pods.push_back(pod);
           }
         } else {
           absl::MutexLock lock(&mu_);
