@@ -52,6 +52,37 @@ struct SuggestOptions {
 int PrintLeaderboard(tracker::TrialStore* store, const tracker::StudyRecord& study,
                      const QueryOptions& q, std::ostream& out);
 
+// hptd's StudyService (cli/remote.cc).
+struct RemoteOptions {
+  // "unix:PATH" or "host:port"; empty: $HPT_SERVER, else unix:<dir of --db>/hptd.sock.
+  std::string server;
+  std::string token_file;  // admin token for a TCP server; empty: $HPT_ADMIN_TOKEN_FILE
+};
+
+struct SubmitOptions {
+  std::string study;
+  std::string name;
+  bool allow_rename = false;
+  bool watch = false;
+};
+
+struct ControlOptions {
+  std::string study;
+  bool let_running_finish = false;            // stop
+  std::optional<int> parallel_trial_count;    // update
+  std::optional<int> max_trial_count;         // resume, update
+  std::optional<int> max_failed_trial_count;  // update
+};
+
+int Submit(const GlobalOptions& g, const RemoteOptions& r, const SubmitOptions& o);
+// The studies hptd knows (no study), or one study in full.
+int Status(const GlobalOptions& g, const RemoteOptions& r, const std::string& study);
+// A live view until the study ends: 0 when it succeeded, 1 otherwise.
+int Watch(const GlobalOptions& g, const RemoteOptions& r, const std::string& study);
+int StopStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
+int ResumeStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
+int UpdateStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
+
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::vector<std::string>& files);
 int Render(const std::string& study, int trials);

@@ -107,6 +107,53 @@ int main(int argc, char** argv) {
   suggest_cmd->add_option("--setting", suggest.settings,
                           "algorithm setting KEY=VALUE (repeatable, in order)");
 
+  // hptd's StudyService
+  hpt::cli::RemoteOptions remote;
+  auto add_remote = [&remote](CLI::App* cmd) {
+    cmd->add_option("--server", remote.server,
+                    "hptd's StudyService: unix:PATH or host:port (default $HPT_SERVER, else "
+                    "unix:hptd.sock beside --db)");
+    cmd->add_option("--token-file", remote.token_file,
+                    "admin token for a TCP server (default $HPT_ADMIN_TOKEN_FILE)");
+  };
+  hpt::cli::SubmitOptions submit;
+  CLI::App* submit_cmd = app.add_subcommand("submit", "submit a study to hptd");
+  submit_cmd->add_option("study", submit.study, "study YAML")->required();
+  submit_cmd->add_option("--name", submit.name, "study name (default metadata.name)");
+  submit_cmd->add_flag("--allow-rename", submit.allow_rename,
+                       "give a taken name a -2, -3, ... suffix instead of failing");
+  submit_cmd->add_flag("--watch", submit.watch, "then follow it (as hpt watch)");
+  add_remote(submit_cmd);
+  std::string status_study;
+  CLI::App* status_cmd = app.add_subcommand("status", "hptd's studies, or one study in full");
+  status_cmd->add_option("study", status_study, "study name");
+  add_remote(status_cmd);
+  std::string watch_study;
+  CLI::App* watch_cmd = app.add_subcommand(
+      "watch", "a live view of a study in hptd until it ends (exit 0 when it succeeded)");
+  watch_cmd->add_option("study", watch_study, "study name")->required();
+  add_remote(watch_cmd);
+  hpt::cli::ControlOptions control;
+  CLI::App* stop_cmd = app.add_subcommand("stop", "stop a study in hptd (ExperimentStopped)");
+  stop_cmd->add_option("study", control.study, "study name")->required();
+  stop_cmd->add_flag("--let-running-finish", control.let_running_finish,
+                     "start no new trial but let the running ones finish");
+  add_remote(stop_cmd);
+  CLI::App* resume_cmd =
+      app.add_subcommand("resume", "run a stopped or finished study in hptd again");
+  resume_cmd->add_option("study", control.study, "study name")->required();
+  resume_cmd->add_option("--max-trial-count", control.max_trial_count,
+                         "a larger maxTrialCount (needed when it ended at its limit)");
+  add_remote(resume_cmd);
+  CLI::App* update_cmd =
+      app.add_subcommand("update", "change the budget of a study running in hptd");
+  update_cmd->add_option("study", control.study, "study name")->required();
+  update_cmd->add_option("--parallel", control.parallel_trial_count, "parallelTrialCount");
+  update_cmd->add_option("--max-trial-count", control.max_trial_count, "maxTrialCount");
+  update_cmd->add_option("--max-failed-trial-count", control.max_failed_trial_count,
+                         "maxFailedTrialCount");
+  add_remote(update_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -122,5 +169,11 @@ int main(int argc, char** argv) {
   if (*show_cmd) return hpt::cli::Show(g, q);
   if (*studies_cmd) return hpt::cli::Studies(g, q);
   if (*suggest_cmd) return hpt::cli::Suggest(suggest);
+  if (*submit_cmd) return hpt::cli::Submit(g, remote, submit);
+  if (*status_cmd) return hpt::cli::Status(g, remote, status_study);
+  if (*watch_cmd) return hpt::cli::Watch(g, remote, watch_study);
+  if (*stop_cmd) return hpt::cli::StopStudy(g, remote, control);
+  if (*resume_cmd) return hpt::cli::ResumeStudy(g, remote, control);
+  if (*update_cmd) return hpt::cli::UpdateStudy(g, remote, control);
   return 2;
 }

@@ -18,13 +18,11 @@
 #include "cli/yaml_out.h"
 #include "engine/controller.h"
 #include "engine/metrics_service.h"
+#include "engine/runner_factory.h"
 #include "engine/template/render.h"
 #include "engine/validate.h"
 #include "suggest/sampler.h"
 #include "tracker/trial_store.h"
-#include "trial_runner/k8s/k8s_runner.h"
-#include "trial_runner/k8s/kube_config.h"
-#include "trial_runner/local/local_runner.h"
 
 namespace hpt::cli {
 namespace {
@@ -39,18 +37,6 @@ void OnSignal(int) {
 
 void PrintDiagnostics(const std::vector<engine::Diagnostic>& diags) {
   for (const engine::Diagnostic& d : diags) std::cerr << d.ToString() << "\n";
-}
-
-// <dir of the hpt executable>/../python: the generated gRPC stubs and hpt_client of a build tree.
-std::string FindPythonPath() {
-  std::error_code ec;
-  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  for (fs::path candidate : {exe.parent_path().parent_path() / "python",
-                             exe.parent_path().parent_path() / "share" / "hpt" / "python"}) {
-    if (fs::exists(candidate / "hpt_client")) return candidate.string();
-  }
-  return "";
 }
 
 class ProgressPrinter {
@@ -97,30 +83,6 @@ class ProgressPrinter {
   std::string last_event_;
 };
 
-// The Kubernetes runner from the kubeconfig and the Job defaults of the command line.
-absl::StatusOr<std::unique_ptr<runner::TrialRunner>> KubernetesRunner(const RunOptions& o) {
-  absl::StatusOr<runner::k8s::KubeConfig> config =
-      runner::k8s::LoadKubeConfig({.kubeconfig = o.kubeconfig, .context = o.context});
-  if (!config.ok()) return config.status();
-  runner::k8s::K8sRunnerOptions ro;
-  ro.default_namespace = config->namespace_;
-  ro.job_defaults = {.priority_class_name = o.priority_class,
-                     .backoff_limit = o.backoff_limit,
-                     .ttl_seconds_after_finished = o.ttl_seconds_after_finished,
-                     .service_account_name = o.service_account,
-                     .queue_name = o.queue};
-  if (absl::Status s = runner::k8s::ValidateJobSettings(ro.job_defaults); !s.ok()) return s;
-  std::cout << "hpt: Kubernetes API server " << config->server << " ("
-            << (config->context.empty() ? config->source : "context " + config->context) << ")\n";
-  absl::StatusOr<std::unique_ptr<runner::k8s::KubeClient>> client =
-      runner::k8s::KubeClient::Create(*std::move(config));
-  if (!client.ok()) return client.status();
-  absl::StatusOr<std::unique_ptr<runner::k8s::K8sRunner>> runner =
-      runner::k8s::K8sRunner::Create(*std::move(client), std::move(ro));
-  if (!runner.ok()) return runner.status();
-  return std::unique_ptr<runner::TrialRunner>(*std::move(runner));
-}
-
 }  // namespace
 
 int Run(const GlobalOptions& g, const RunOptions& o) {
@@ -133,37 +95,29 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
     return 1;
   }
 
-  runner::LocalRunnerOptions ro;
-  if (!o.gpus.empty()) {
-    std::vector<int> ids;
-    for (absl::string_view part : absl::StrSplit(o.gpus, ',')) {
-      int id;
-      if (!absl::SimpleAtoi(part, &id) || id < 0) {
-        std::cerr << "hpt: --gpus: \"" << part << "\" is not a GPU id; expected e.g. --gpus 0,1\n";
-        return 1;
-      }
-      ids.push_back(id);
-    }
-    ro.gpus = ids;
-  }
-
   absl::StatusOr<std::unique_ptr<tracker::TrialStore>> store = tracker::TrialStore::Open({}, g.db);
   if (!store.ok()) {
     std::cerr << "hpt: cannot open tracker " << g.db << ": " << store.status().message() << "\n";
     return 1;
   }
   const bool kubernetes = o.runner == "kubernetes";
-  std::unique_ptr<runner::TrialRunner> runner;
-  if (kubernetes) {
-    absl::StatusOr<std::unique_ptr<runner::TrialRunner>> k = KubernetesRunner(o);
-    if (!k.ok()) {
-      std::cerr << "hpt: --runner kubernetes: " << k.status().message() << "\n";
-      return 1;
-    }
-    runner = *std::move(k);
-  } else {
-    runner = std::make_unique<runner::LocalRunner>(ro);
+  std::string where;
+  absl::StatusOr<std::unique_ptr<runner::TrialRunner>> runner = engine::MakeRunner(
+      {.kind = o.runner,
+       .gpus = o.gpus,
+       .kubeconfig = o.kubeconfig,
+       .context = o.context,
+       .job_defaults = {.priority_class_name = o.priority_class,
+                        .backoff_limit = o.backoff_limit,
+                        .ttl_seconds_after_finished = o.ttl_seconds_after_finished,
+                        .service_account_name = o.service_account,
+                        .queue_name = o.queue}},
+      &where);
+  if (!runner.ok()) {
+    std::cerr << "hpt: --runner " << o.runner << ": " << runner.status().message() << "\n";
+    return 1;
   }
+  if (kubernetes) std::cout << "hpt: trials on " << where << "\n";
   engine::MetricsServer server(store->get(), {});
   absl::StatusOr<int> port = server.Start(o.listen);
   if (!port.ok()) {
@@ -183,7 +137,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   }
   co.runs_dir =
       !o.runs_dir.empty() ? o.runs_dir : (fs::absolute(g.db).parent_path() / "hpt-runs").string();
-  co.python_path = FindPythonPath();
+  co.python_path = engine::DefaultPythonPath();
   co.study_name = o.name;
   co.stop_running_on_completion = !o.let_running_finish;
   ProgressPrinter printer(spec->objective.metric);
@@ -193,7 +147,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
             << spec->algorithm.name << ", objective "
             << (spec->objective.maximize ? "maximize " : "minimize ") << spec->objective.metric
             << ") -> " << g.db << "; metrics on " << co.endpoint << "\n";
-  engine::StudyController controller(*spec, store->get(), runner.get(), co);
+  engine::StudyController controller(*spec, store->get(), runner->get(), co);
   g_controller = &controller;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

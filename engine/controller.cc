@@ -104,16 +104,37 @@ std::optional<double> ObjectiveFrom(const StudySpec& spec,
 
 StudyController::StudyController(StudySpec spec, tracker::TrialStore* store,
                                  runner::TrialRunner* runner, ControllerOptions options)
-    : spec_(std::move(spec)), store_(store), runner_(runner), options_(std::move(options)) {}
+    : spec_(std::move(spec)),
+      store_(store),
+      runner_(runner),
+      options_(std::move(options)),
+      parallel_(std::max(1, spec_.parallel_trial_count)),
+      max_trials_(spec_.max_trial_count.value_or(-1)),
+      max_failed_(spec_.max_failed_trial_count.value_or(-1)) {}
 
 namespace {
+
+// What Run() reads from the controller while it runs: the requests and the live budget.
+struct LiveFlags {
+  const std::atomic<bool>* stop;
+  const std::atomic<bool>* let_running_finish;
+  const std::atomic<bool>* detach;
+  const std::atomic<int>* parallel;    // >= 1
+  const std::atomic<int>* max_trials;  // -1: unlimited
+  const std::atomic<int>* max_failed;  // -1: unset
+};
+
+std::optional<int> Limit(const std::atomic<int>* v) {
+  const int x = v->load();
+  return x < 0 ? std::nullopt : std::optional<int>(x);
+}
 
 // State of one Run(); kept out of the header.
 class RunState {
  public:
   RunState(const StudySpec& spec, tracker::TrialStore* store, runner::TrialRunner* runner,
-           const ControllerOptions& options, std::atomic<bool>* stop)
-      : spec_(spec), store_(store), runner_(runner), options_(options), stop_(stop) {}
+           const ControllerOptions& options, LiveFlags flags)
+      : spec_(spec), store_(store), runner_(runner), options_(options), flags_(flags) {}
 
   absl::StatusOr<tracker::StudyRecord> Run();
 
@@ -130,6 +151,8 @@ class RunState {
   };
 
   absl::Status CreateStudy();
+  // options_.resume: takes up the stored study and the counts of its trials.
+  absl::Status ResumeStudy(const std::string& name);
   absl::Status LaunchTrials(int n);
   absl::Status LaunchOne(const suggest::Assignment& params);
   absl::Status Observe();
@@ -148,7 +171,7 @@ class RunState {
   tracker::TrialStore* store_;
   runner::TrialRunner* runner_;
   const ControllerOptions& options_;
-  std::atomic<bool>* stop_;
+  const LiveFlags flags_;
 
   tracker::StudyRecord study_;
   uint64_t seed_ = 0;
@@ -160,8 +183,34 @@ class RunState {
   bool goal_reached_ = false;
 };
 
+absl::Status RunState::ResumeStudy(const std::string& name) {
+  absl::StatusOr<tracker::StudyRecord> study = store_->FindStudy(name);
+  if (!study.ok()) return study.status();
+  absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(study->id);
+  if (!trials.ok()) return trials.status();
+  int unfinished = 0;
+  for (const TrialRecord& t : *trials) {
+    if (!tracker::IsTerminal(t.state)) ++unfinished;
+  }
+  if (unfinished > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "study ", name, " has ", unfinished,
+        " unfinished trials from an earlier run; taking them up again is not supported yet"));
+  }
+  study_ = *study;
+  seed_ = study_.seed;
+  progress_ = ProgressFromTrials(study_, *trials);
+  store_
+      ->AddEvent(study_.id, 0, "ExperimentRestarted",
+                 absl::StrCat("resumed with ", progress_.finished(), " finished trials"))
+      .IgnoreError();
+  return store_->SetStudyState(study_.id, tracker::StudyState::kRunning, "ExperimentRestarted",
+                               "Experiment is restarted");
+}
+
 absl::Status RunState::CreateStudy() {
   std::string base = options_.study_name.empty() ? spec_.name : options_.study_name;
+  if (options_.resume) return ResumeStudy(base);
   seed_ = StudySeed(spec_, base);
   tracker::NewStudy ns{.name = base,
                        .project = StudyProject(spec_),
@@ -183,7 +232,6 @@ absl::Status RunState::CreateStudy() {
     ns.name = absl::StrCat(base, "-", suffix);
   }
   progress_.study = study_.name;
-  progress_.max_trials = spec_.max_trial_count;
   return store_->SetStudyState(study_.id, tracker::StudyState::kRunning, "ExperimentRunning",
                                "Experiment is running");
 }
@@ -206,6 +254,7 @@ absl::StatusOr<suggest::History> RunState::BuildHistory() {
 
 void RunState::Notify(const std::string& event) {
   progress_.last_event = event;
+  progress_.max_trials = Limit(flags_.max_trials);
   progress_.running = 0;
   progress_.pending = 0;
   for (const Active& a : active_) {
@@ -523,15 +572,17 @@ bool RunState::Complete(tracker::StudyState* state, std::string* reason, std::st
     return true;
   }
   const int bad = p.failed + p.metrics_unavailable;
-  if (spec_.dialect == Dialect::kExperimentV1beta1 && spec_.max_failed_trial_count && bad != 0 &&
-      bad >= *spec_.max_failed_trial_count) {
+  const std::optional<int> max_failed = Limit(flags_.max_failed);
+  const std::optional<int> max_trials = Limit(flags_.max_trials);
+  if (spec_.dialect == Dialect::kExperimentV1beta1 && max_failed && bad != 0 &&
+      bad >= *max_failed) {
     *state = tracker::StudyState::kFailed;
     *reason = "ExperimentFailed";
     *message = absl::StrCat("Experiment has failed because max failed count has reached: ", bad,
                             " failed or metrics-unavailable trials");
     return true;
   }
-  if (spec_.max_trial_count && p.finished() >= *spec_.max_trial_count) {
+  if (max_trials && p.finished() >= *max_trials) {
     *state = tracker::StudyState::kSucceeded;
     *reason = "ExperimentMaxTrialsReached";
     *message = absl::StrCat(
@@ -588,8 +639,21 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
   tracker::StudyState final_state = tracker::StudyState::kSucceeded;
   std::string reason, message;
   for (;;) {
-    if (stop_->load()) {
-      if (absl::Status s = CancelActive(); !s.ok()) return s;
+    if (flags_.detach->load()) {
+      // Shutting down: the study stays RUNNING and its trials stay with the runner.
+      Notify("detached: the study stays RUNNING");
+      return store_->GetStudy(study_.id);
+    }
+    if (flags_.stop->load()) {
+      if (flags_.let_running_finish->load()) {
+        while (!active_.empty() && !flags_.detach->load()) {
+          if (absl::Status s = Observe(); !s.ok()) return s;
+          std::this_thread::sleep_for(std::chrono::milliseconds(options_.poll_interval_ms));
+        }
+        if (!active_.empty()) continue;  // detached meanwhile
+      } else if (absl::Status s = CancelActive(); !s.ok()) {
+        return s;
+      }
       final_state = tracker::StudyState::kFailed;
       reason = "ExperimentStopped";
       message = "stopped by the user";
@@ -621,8 +685,10 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
       }
     } else {
       const int finished = progress_.finished();
-      int want = spec_.parallel_trial_count;
-      if (spec_.max_trial_count) want = std::min(want, *spec_.max_trial_count - finished);
+      int want = flags_.parallel->load();
+      if (const std::optional<int> max_trials = Limit(flags_.max_trials); max_trials) {
+        want = std::min(want, *max_trials - finished);
+      }
       launched = LaunchTrials(want - static_cast<int>(active_.size()));
     }
     if (!launched.ok()) {
@@ -645,9 +711,74 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
 
 }  // namespace
 
+Progress ProgressFromTrials(const tracker::StudyRecord& study,
+                            const std::vector<tracker::TrialRecord>& trials) {
+  Progress p;
+  p.study = study.name;
+  for (const TrialRecord& t : trials) {
+    ++p.created;
+    switch (t.state) {
+      case TrialState::kPending:
+        ++p.pending;
+        break;
+      case TrialState::kRunning:
+        ++p.running;
+        break;
+      case TrialState::kSucceeded:
+        ++p.succeeded;
+        if (t.objective && (!p.best || Better(study.maximize, *t.objective, *p.best))) {
+          p.best = t.objective;
+          p.best_trial = t.name;
+        }
+        break;
+      case TrialState::kKilled:
+      case TrialState::kEarlyStopped:
+        ++p.killed;
+        break;
+      case TrialState::kMetricsUnavailable:
+        ++p.metrics_unavailable;
+        break;
+      case TrialState::kFailed:
+        ++p.failed;
+        break;
+    }
+  }
+  return p;
+}
+
 absl::StatusOr<tracker::StudyRecord> StudyController::Run() {
-  RunState state(spec_, store_, runner_, options_, &stop_);
+  RunState state(spec_, store_, runner_, options_,
+                 {.stop = &stop_,
+                  .let_running_finish = &let_running_finish_,
+                  .detach = &detach_,
+                  .parallel = &parallel_,
+                  .max_trials = &max_trials_,
+                  .max_failed = &max_failed_});
   return state.Run();
+}
+
+absl::Status StudyController::SetLimits(const StudyLimits& limits) {
+  if (spec_.dialect == Dialect::kStudyJobV1alpha1) {
+    return absl::FailedPreconditionError(
+        "a v1alpha1 StudyJob runs in fixed rounds (requestcount x requestNumber); its budget "
+        "cannot change while it runs");
+  }
+  if (limits.parallel_trial_count && *limits.parallel_trial_count < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parallelTrialCount must be >= 1, got ", *limits.parallel_trial_count));
+  }
+  if (limits.max_trial_count && *limits.max_trial_count < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("maxTrialCount must be >= 1, got ", *limits.max_trial_count));
+  }
+  if (limits.max_failed_trial_count && *limits.max_failed_trial_count < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("maxFailedTrialCount must be >= 0, got ", *limits.max_failed_trial_count));
+  }
+  if (limits.parallel_trial_count) parallel_.store(*limits.parallel_trial_count);
+  if (limits.max_trial_count) max_trials_.store(*limits.max_trial_count);
+  if (limits.max_failed_trial_count) max_failed_.store(*limits.max_failed_trial_count);
+  return absl::OkStatus();
 }
 
 }  // namespace hpt::engine

@@ -21,8 +21,8 @@
 // many) so the retry starts clean, and a TrialPreempted event is recorded. Past the budget the
 // trial ends FAILED with the disruption's reason.
 //
-// Thread-safety: Run() is called once, from one thread; RequestStop() may be called from any
-// thread (it only sets a flag) and makes Run() cancel the running trials and return.
+// Thread-safety: Run() is called once, from one thread; RequestStop(), RequestDetach() and
+// SetLimits() may be called from any thread (they only set flags that Run() reads).
 #ifndef HPT_ENGINE_CONTROLLER_H_
 #define HPT_ENGINE_CONTROLLER_H_
 
@@ -63,6 +63,18 @@ struct ControllerOptions {
   // directory, HPT_TRIAL_DIR or PYTHONPATH; their logs still land in <runs_dir>/<study>/<trial>/.
   bool cluster = false;
   std::function<void(const Progress&)> on_progress;  // after every state change; may be empty
+  // Continue the stored study of this name (options.study_name, else the spec's) instead of
+  // creating one: its trials count, the trial numbering and the seed go on where they were. The
+  // study must exist and have no unfinished trials (FailedPrecondition otherwise).
+  bool resume = false;
+};
+
+// Budget changes of a running study (Katib lets parallelTrialCount, maxTrialCount and
+// maxFailedTrialCount change while an Experiment runs); unset members keep their value.
+struct StudyLimits {
+  std::optional<int> parallel_trial_count;    // >= 1
+  std::optional<int> max_trial_count;         // >= 1
+  std::optional<int> max_failed_trial_count;  // >= 0
 };
 
 class StudyController {
@@ -77,9 +89,19 @@ class StudyController {
   // for a study the sampler cannot serve; store errors as they come.
   absl::StatusOr<tracker::StudyRecord> Run();
 
-  // Asks Run() to stop: running trials are cancelled (KILLED), the study ends Failed with reason
-  // "ExperimentStopped". Async-signal-safe.
-  void RequestStop() { stop_.store(true); }
+  // Asks Run() to stop: running trials are cancelled (KILLED) unless `let_running_finish`, in
+  // which case no new trial starts and Run() waits for the running ones. The study ends Failed
+  // with reason "ExperimentStopped". Async-signal-safe.
+  void RequestStop(bool let_running_finish = false) {
+    let_running_finish_.store(let_running_finish);
+    stop_.store(true);
+  }
+  // Asks Run() to return at once, leaving the study RUNNING in the store and its trials to the
+  // runner (a daemon shutting down: a restart picks them up). Async-signal-safe.
+  void RequestDetach() { detach_.store(true); }
+  // Changes the budget of the running study (or of the next Run()). InvalidArgument for a value
+  // out of range, naming it; v1alpha1 StudyJobs (rounds) take no changes (FailedPrecondition).
+  absl::Status SetLimits(const StudyLimits& limits);
 
  private:
   StudySpec spec_;
@@ -87,6 +109,12 @@ class StudyController {
   runner::TrialRunner* runner_;
   ControllerOptions options_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> let_running_finish_{false};
+  std::atomic<bool> detach_{false};
+  // The live budget; -1 = unlimited / unset.
+  std::atomic<int> parallel_;
+  std::atomic<int> max_trials_;
+  std::atomic<int> max_failed_;
 };
 
 // The seed of a study: spec.hpt.seed, else a hash of the study's name, so a re-run (and
@@ -99,6 +127,11 @@ std::string TrialName(const std::string& study_name, int index);
 // A metric's value by its strategy in the study (min / max / latest); a metric the study does
 // not name (reported but not declared) gives its latest value.
 double ValueByStrategy(const StudySpec& spec, const tracker::MetricSummary& metric);
+
+// A study's progress counted from its stored trials: states counted (EARLY_STOPPED with the
+// killed), the best objective by the study's direction.
+Progress ProgressFromTrials(const tracker::StudyRecord& study,
+                            const std::vector<tracker::TrialRecord>& trials);
 
 // The objective of a trial from its metric summaries by the study's strategy; nullopt when the
 // objective metric was never reported.
