@@ -415,6 +415,89 @@ class KubernetesRun(unittest.TestCase):
         self.assertIn("Team A", r.stderr)
 
 
+def echo_study(name, script, parallel, max_trials):
+    return K8S_STUDY.replace("name: k8s-cli", "name: " + name).replace(
+        "  namespace: ml\n", "").replace(
+        "echo loss=${trialParameters.x}; preempt-once", script).replace(
+        "parallelTrialCount: 2", f"parallelTrialCount: {parallel}").replace(
+        "maxTrialCount: 4", f"maxTrialCount: {max_trials}")
+
+
+class Daemon(unittest.TestCase):
+    """hptd and the CLI's submit / status / watch / stop through its Unix socket."""
+
+    @classmethod
+    def setUpClass(cls):
+        hptd = os.environ.get("HPT_HPTD")
+        if not hptd:
+            raise unittest.SkipTest("HPT_HPTD (the hptd binary) is not set")
+        cls.dir = tempfile.mkdtemp(prefix="hpt_hptd_cli_")
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        cls.hptd = subprocess.Popen([hptd, "--db", cls.db, "--listen", "127.0.0.1:0"],
+                                    stderr=subprocess.PIPE, text=True)
+        line = cls.hptd.stderr.readline()
+        assert "studies on unix:" in line, line
+        cls.socket = os.path.join(cls.dir, "hptd.sock")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hptd.terminate()
+        cls.hptd.wait(timeout=30)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def study(self, name, script, parallel=2, max_trials=3):
+        path = os.path.join(self.dir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(echo_study(name, script, parallel, max_trials))
+        return path
+
+    def test_submit_and_watch_to_the_end(self):
+        r = hpt("--db", self.db, "submit", "--watch",
+                self.study("echo", "echo loss=${trialParameters.x}"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("hpt: submitted study echo", r.stdout)
+        self.assertIn("study echo: SUCCEEDED (ExperimentMaxTrialsReached)", r.stdout)
+        self.assertIn("3/3 done", r.stdout)
+        status = hpt("--db", self.db, "status", "echo")
+        self.assertEqual(status.returncode, 0, status.stderr)
+        self.assertIn("trials: 3/3 finished (3 succeeded", status.stdout)
+        listing = hpt("--db", self.db, "status")
+        self.assertIn("echo", listing.stdout)
+        # The same tracker file answers the local queries too.
+        board = hpt("--db", self.db, "leaderboard", "echo", "--format", "json")
+        self.assertEqual(len(json.loads(board.stdout)), 3)
+
+    def test_stop_then_watch_says_stopped(self):
+        path = self.study("sleepy", "sleep 30; echo loss=${trialParameters.x}")
+        self.assertEqual(hpt("--db", self.db, "submit", path).returncode, 0)
+        r = hpt("--db", self.db, "stop", "sleepy")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        w = hpt("--db", self.db, "watch", "sleepy")
+        self.assertEqual(w.returncode, 1, w.stdout + w.stderr)
+        self.assertIn("FAILED (ExperimentStopped)", w.stdout)
+        again = hpt("--db", self.db, "stop", "sleepy")
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("is not running", again.stderr)
+
+    def test_bad_study_and_unknown_names(self):
+        bad = os.path.join(self.dir, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write("apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nspec: [\n")
+        r = hpt("--db", self.db, "submit", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("bad.yaml:", r.stderr)
+        r = hpt("--db", self.db, "status", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nope", r.stderr)
+        r = hpt("--db", self.db, "update", "nope")
+        self.assertEqual(r.returncode, 2)
+
+    def test_no_daemon_is_a_clear_error(self):
+        r = hpt("--db", os.path.join(self.dir, "elsewhere", "hpt.db"), "status")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot reach hptd at unix:", r.stderr)
+
+
 if __name__ == "__main__":
     HPT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     KATIB = katib_dir()
