@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/early_stopping.h"
 #include "engine/template/render.h"
 #include "engine/token.h"
 #include "suggest/sampler.h"
@@ -146,8 +147,10 @@ class RunState {
     std::string trial_dir;
     runner::TrialLaunch launch;  // for a retry after preemption
     int preemptions = 0;
-    bool cancelled = false;  // by the controller (study completed or stopped)
-    bool running = false;    // RUNNING recorded in the store
+    int64_t objective_points = 0;  // early stopping: points seen at the last look
+    bool judged = false;           // early stopping (Katib's rule): judged once
+    bool cancelled = false;        // by the controller (study completed or stopped)
+    bool running = false;          // RUNNING recorded in the store
   };
 
   absl::Status CreateStudy();
@@ -161,6 +164,10 @@ class RunState {
   // is then finished as failed).
   absl::StatusOr<bool> RetryPreempted(Active& a, const runner::RunStatus& st);
   absl::Status CollectFallbackMetrics(const Active& a);
+  // Early stopping: stops running trials the rule condemns (EARLY_STOPPED), freeing their slots.
+  absl::Status ApplyEarlyStopping();
+  // Feeds a succeeded trial's objective points to the early-stopping rule.
+  void FeedRule(int64_t trial_id);
   absl::StatusOr<suggest::History> BuildHistory();
   // Returns true (and the verdict) when the study is complete.
   bool Complete(tracker::StudyState* state, std::string* reason, std::string* message);
@@ -176,6 +183,7 @@ class RunState {
   tracker::StudyRecord study_;
   uint64_t seed_ = 0;
   std::unique_ptr<suggest::Sampler> sampler_;
+  std::optional<MedianStopRule> stop_rule_;
   std::vector<Active> active_;
   Progress progress_;
   int rounds_ = 0;          // v1alpha1 suggestion rounds issued
@@ -454,6 +462,7 @@ absl::Status RunState::Finish(const Active& a, const runner::RunStatus& st) {
   switch (state) {
     case TrialState::kSucceeded:
       ++progress_.succeeded;
+      FeedRule(a.id);
       absl::StrAppend(&event, " ", spec_.objective.metric, "=", suggest::FormatDouble(*objective));
       if (!progress_.best || Better(spec_.objective.maximize, *objective, *progress_.best)) {
         progress_.best = objective;
@@ -519,6 +528,62 @@ absl::Status RunState::Observe() {
     Active a = active_[i];
     active_.erase(active_.begin() + i);
     if (absl::Status s = Finish(a, *st); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+void RunState::FeedRule(int64_t trial_id) {
+  if (!stop_rule_) return;
+  absl::StatusOr<std::vector<tracker::StoredPoint>> points =
+      store_->MetricHistory(trial_id, spec_.objective.metric);
+  if (points.ok()) stop_rule_->AddFinished(*points);
+}
+
+absl::Status RunState::ApplyEarlyStopping() {
+  if (!stop_rule_) return absl::OkStatus();
+  for (size_t i = 0; i < active_.size();) {
+    Active& a = active_[i];
+    if (!a.running || a.cancelled || (a.judged && stop_rule_->judges_once())) {
+      ++i;
+      continue;
+    }
+    absl::StatusOr<std::vector<tracker::MetricSummary>> sums = store_->Summaries(a.id);
+    if (!sums.ok()) return sums.status();
+    int64_t count = 0;
+    for (const tracker::MetricSummary& m : *sums) {
+      if (m.name == spec_.objective.metric) count = m.count;
+    }
+    if (count == a.objective_points || count < 1) {
+      ++i;
+      continue;
+    }
+    a.objective_points = count;
+    absl::StatusOr<std::vector<tracker::StoredPoint>> points =
+        store_->MetricHistory(a.id, spec_.objective.metric);
+    if (!points.ok()) return points.status();
+    std::string why;
+    const bool stop = stop_rule_->ShouldStop(*points, &why);
+    if (points->size() >= static_cast<size_t>(stop_rule_->start_step())) a.judged = true;
+    if (!stop) {
+      ++i;
+      continue;
+    }
+    // Stop it and free its slot now; the runner finishes the process on its own.
+    if (absl::Status s = runner_->Cancel(a.name); !s.ok()) return s;
+    absl::StatusOr<std::vector<tracker::MetricSummary>> final_sums = store_->Summaries(a.id);
+    std::optional<double> value;
+    if (final_sums.ok()) value = ObjectiveFrom(spec_, *final_sums);
+    const std::string message = absl::StrCat("Trial is early stopped: ", why);
+    if (absl::Status s = store_->SetTrialState(a.id, TrialState::kEarlyStopped, "TrialEarlyStopped",
+                                               message, value);
+        !s.ok()) {
+      return s;
+    }
+    store_->AddEvent(study_.id, a.id, "TrialEarlyStopped", message).IgnoreError();
+    ++progress_.early_stopped;
+    const std::string name = a.name;
+    active_.erase(active_.begin() + i);
+    Notify(absl::StrCat(name, " EARLY_STOPPED: ", why));
   }
   return absl::OkStatus();
 }
@@ -634,6 +699,16 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
     return sampler.status();
   }
   sampler_ = std::move(*sampler);
+  if (spec_.early_stopping) {
+    stop_rule_.emplace(*spec_.early_stopping, spec_.objective.maximize);
+    if (options_.resume) {
+      absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(study_.id);
+      if (!trials.ok()) return trials.status();
+      for (const TrialRecord& t : *trials) {
+        if (t.state == TrialState::kSucceeded) FeedRule(t.id);
+      }
+    }
+  }
   Notify("study started");
 
   tracker::StudyState final_state = tracker::StudyState::kSucceeded;
@@ -660,6 +735,7 @@ absl::StatusOr<tracker::StudyRecord> RunState::Run() {
       break;
     }
     if (absl::Status s = Observe(); !s.ok()) return s;
+    if (absl::Status s = ApplyEarlyStopping(); !s.ok()) return s;
     if (Complete(&final_state, &reason, &message)) {
       if (!active_.empty()) {
         if (options_.stop_running_on_completion) {
@@ -732,8 +808,10 @@ Progress ProgressFromTrials(const tracker::StudyRecord& study,
         }
         break;
       case TrialState::kKilled:
-      case TrialState::kEarlyStopped:
         ++p.killed;
+        break;
+      case TrialState::kEarlyStopped:
+        ++p.early_stopped;
         break;
       case TrialState::kMetricsUnavailable:
         ++p.metrics_unavailable;

@@ -15,6 +15,9 @@
 // `stop_running_on_completion` is false. A trial whose objective was never reported ends
 // METRICS_UNAVAILABLE. Metrics come over gRPC; when a trial reported none, its log (StdOut
 // collector) or metrics file (File collector) is parsed as the fallback channel.
+// With spec.earlyStopping (medianstop, engine/early_stopping.h), running trials whose objective
+// falls behind the rule are stopped and recorded EARLY_STOPPED ("TrialEarlyStopped"); their slot
+// is free at once.
 // A trial the runner reports Preempted is run again (same parameters, seed and token; the next
 // attempt) up to spec.hpt.kubernetes.preemptionRetries times without counting as failed: it goes
 // back to PENDING, the points the preempted attempt reported are deleted (an event records how
@@ -41,12 +44,12 @@ namespace hpt::engine {
 struct Progress {
   std::string study;
   int created = 0, pending = 0, running = 0, succeeded = 0, failed = 0, killed = 0,
-      metrics_unavailable = 0;
+      metrics_unavailable = 0, early_stopped = 0;
   std::optional<int> max_trials;  // nullopt: unlimited
   std::optional<double> best;     // the objective in its own sense
   std::string best_trial;
   std::string last_event;  // e.g. "quickstart-00004 SUCCEEDED loss=0.0123"
-  int finished() const { return succeeded + failed + killed + metrics_unavailable; }
+  int finished() const { return succeeded + failed + killed + metrics_unavailable + early_stopped; }
 };
 
 struct ControllerOptions {
@@ -128,8 +131,8 @@ std::string TrialName(const std::string& study_name, int index);
 // not name (reported but not declared) gives its latest value.
 double ValueByStrategy(const StudySpec& spec, const tracker::MetricSummary& metric);
 
-// A study's progress counted from its stored trials: states counted (EARLY_STOPPED with the
-// killed), the best objective by the study's direction.
+// A study's progress counted from its stored trials: states counted, the best objective by the
+// study's direction.
 Progress ProgressFromTrials(const tracker::StudyRecord& study,
                             const std::vector<tracker::TrialRecord>& trials);
 

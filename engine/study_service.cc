@@ -55,6 +55,7 @@ void Fill(const StudyView& v, hpt::v1::Study* out) {
   q->set_failed(p.failed);
   q->set_killed(p.killed);
   q->set_metrics_unavailable(p.metrics_unavailable);
+  q->set_early_stopped(p.early_stopped);
   if (p.max_trials) q->set_max_trial_count(*p.max_trials);
   q->set_parallel_trial_count(v.parallel_trial_count);
   if (v.max_failed_trial_count) q->set_max_failed_trial_count(*v.max_failed_trial_count);

@@ -58,9 +58,18 @@ struct ObjectiveSpec {
   std::map<std::string, MetricStrategy> strategies;
 };
 
+// spec.earlyStopping. Only "medianstop" is supported: a running trial is stopped (EARLY_STOPPED)
+// when its objective is worse than the rule built from finished trials (engine/early_stopping.h).
 struct EarlyStoppingSpec {
-  std::string algorithm;  // e.g. "medianstop"
+  std::string algorithm;  // "medianstop"
   std::vector<std::pair<std::string, std::string>> settings;
+  int min_trials_required = 3;  // trials the rule needs before it stops anything (> 0)
+  int start_step = 4;           // reports of a trial before the rule looks at it (>= 1)
+  // "katib": Katib's rule (the mean over succeeded trials of their first start_step values,
+  // checked once against the trial's best value after start_step reports). "optuna": Optuna's
+  // MedianPruner (at every step from start_step on, the trial's best value so far against the
+  // median of the finished trials' values at that step).
+  std::string rule = "katib";
 };
 
 enum class CollectorKind {

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/spec/loader.h"
@@ -156,9 +157,40 @@ void ReadEarlyStopping(Sink* sink, const Field& field, StudySpec* out) {
   EarlyStoppingSpec es;
   if (Require(sink, name, "e.g. medianstop")) es.algorithm = ReadString(sink, name).value_or("");
   es.settings = ReadSettings(sink, settings);
-  sink->Unsupported(field.key_loc, field.path,
-                    absl::StrCat("early stopping (algorithm ", Quote(es.algorithm),
-                                 "); remove spec.earlyStopping to run every trial to the end"));
+  if (es.algorithm != "medianstop") {
+    sink->Unsupported(name.loc, name.path,
+                      absl::StrCat("early stopping algorithm ", Quote(es.algorithm),
+                                   " (supported: medianstop); remove spec.earlyStopping to run "
+                                   "every trial to the end"));
+    return;
+  }
+  const Loc at = settings ? settings.loc : name.loc;
+  const std::string path = settings ? settings.path : name.path;
+  for (const auto& [key, value] : es.settings) {
+    int64_t n = 0;
+    if (key == "min_trials_required" || key == "start_step") {
+      if (!absl::SimpleAtoi(value, &n) || n < 1 || n > 1000000) {
+        sink->Error(
+            at, path,
+            absl::StrCat(key, " must be a whole number from 1 to 1000000, got ", Quote(value)));
+        continue;
+      }
+      (key == "min_trials_required" ? es.min_trials_required : es.start_step) = static_cast<int>(n);
+    } else if (key == "rule") {
+      if (value != "katib" && value != "optuna") {
+        sink->Error(at, path,
+                    absl::StrCat("rule must be katib (Katib's medianstop) or optuna (Optuna's "
+                                 "MedianPruner), got ",
+                                 Quote(value)));
+        continue;
+      }
+      es.rule = value;
+    } else {
+      sink->Error(at, path,
+                  absl::StrCat("unknown medianstop setting ", Quote(key),
+                               "; allowed: min_trials_required, start_step, rule"));
+    }
+  }
   out->early_stopping = std::move(es);
 }
 

@@ -45,7 +45,7 @@ class ValidateKatibFixtures(unittest.TestCase):
         "v1beta1/bayesian-optimization.yaml": ("OK", None),
         "v1beta1/cma-es.yaml": ("NOT SUPPORTED YET", "algorithm 'cmaes'"),
         "v1beta1/hyperband.yaml": ("NOT SUPPORTED YET", "algorithm 'hyperband'"),
-        "v1beta1/median-stop.yaml": ("NOT SUPPORTED YET", "early stopping"),
+        "v1beta1/median-stop.yaml": ("OK", None),
         "v1alpha1/random-example.yaml": ("OK", None),
         "v1alpha1/grid-example.yaml": ("OK", None),
         "v1alpha1/workerConfigMap.yaml": ("OK", None),

@@ -37,8 +37,7 @@ class FixturesPresent : public ::testing::Environment {
  public:
   void SetUp() override {
     if (!std::filesystem::is_directory(FixtureDir())) {
-      GTEST_SKIP() << "Katib fixtures not found at " << FixtureDir()
-                   << " (set HPT_KATIB_FIXTURES)";
+      GTEST_SKIP() << "Katib fixtures not found at " << FixtureDir() << " (set HPT_KATIB_FIXTURES)";
     }
   }
 };
@@ -148,17 +147,15 @@ TEST(KatibFixtures, V1beta1FileMetricsCollector) {
             std::vector<std::string>{R"({metricName: ([\w|-]+), metricValue: ((-?\d+)(\.\d+)?)})"});
 }
 
-TEST(KatibFixtures, V1beta1MedianStopIsUnimplemented) {
+TEST(KatibFixtures, V1beta1MedianStop) {
   Loaded r = LoadFile(Fixture("v1beta1/median-stop.yaml"));
-  EXPECT_EQ(r.spec.status().code(), absl::StatusCode::kUnimplemented) << Dump(r.diags);
-  EXPECT_THAT(std::string(r.spec.status().message()), HasSubstr("early stopping"));
-  std::vector<Diagnostic> errors = Errors(r);
-  ASSERT_THAT(errors, SizeIs(1)) << Dump(r.diags);
-  const Diagnostic& d = errors[0];
-  EXPECT_TRUE(d.unsupported);
-  EXPECT_EQ(d.path, "spec.earlyStopping");
-  EXPECT_EQ(d.line, 16);
-  EXPECT_EQ(d.column, 3);
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  ASSERT_TRUE(r.spec->early_stopping.has_value());
+  const EarlyStoppingSpec& es = *r.spec->early_stopping;
+  EXPECT_EQ(es.algorithm, "medianstop");
+  EXPECT_EQ(es.min_trials_required, 1);
+  EXPECT_EQ(es.start_step, 2);
+  EXPECT_EQ(es.rule, "katib");
 }
 
 TEST(KatibFixtures, V1alpha1RandomExample) {

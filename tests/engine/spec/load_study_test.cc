@@ -1265,18 +1265,42 @@ TEST(LoadStudyValidation, ConditionsAndResumePolicy) {
                        "must be Never, LongRunning or FromVolume, got \"Always\""));
 }
 
-TEST(LoadStudyValidation, EarlyStoppingIsNotSupportedYet) {
+TEST(LoadStudyValidation, EarlyStoppingMedianStop) {
   Loaded r =
       LoadText(ExpWith("  earlyStopping:\n    algorithmName: medianstop\n"
-                       "    algorithmSettings: [{name: start_step, value: \"4\"}]\n"));
-  EXPECT_EQ(r.spec.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_TRUE(HasError(r, "spec.earlyStopping", 6, 3,
-                       "not supported yet: early stopping (algorithm \"medianstop\"); remove "
-                       "spec.earlyStopping to run every trial to the end"));
-  EXPECT_EQ(std::string(r.spec.status().message()), Errors(r)[0].ToString());
+                       "    algorithmSettings: [{name: start_step, value: \"5\"}, "
+                       "{name: rule, value: optuna}]\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_EQ(r.spec->early_stopping->start_step, 5);
+  EXPECT_EQ(r.spec->early_stopping->min_trials_required, 3);  // Katib's default
+  EXPECT_EQ(r.spec->early_stopping->rule, "optuna");
+
+  Loaded other = LoadText(ExpWith("  earlyStopping:\n    algorithmName: hyperband\n"));
+  EXPECT_EQ(other.spec.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_TRUE(HasError(other, "spec.earlyStopping.algorithmName", 7, 20,
+                       "not supported yet: early stopping algorithm \"hyperband\" (supported: "
+                       "medianstop); remove spec.earlyStopping to run every trial to the end"))
+      << Dump(other.diags);
+
+  Loaded bad =
+      LoadText(ExpWith("  earlyStopping:\n    algorithmName: medianstop\n"
+                       "    algorithmSettings: [{name: start_step, value: \"0\"}, "
+                       "{name: rule, value: mean}, {name: patience, value: \"2\"}]\n"));
+  EXPECT_EQ(bad.spec.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> messages;
+  for (const Diagnostic& d : Errors(bad)) messages.push_back(d.ToString());
+  EXPECT_THAT(
+      messages,
+      ElementsAre(
+          "study.yaml:8:24: error: spec.earlyStopping.algorithmSettings: start_step must be a "
+          "whole number from 1 to 1000000, got \"0\"",
+          "study.yaml:8:24: error: spec.earlyStopping.algorithmSettings: rule must be katib "
+          "(Katib's medianstop) or optuna (Optuna's MedianPruner), got \"mean\"",
+          "study.yaml:8:24: error: spec.earlyStopping.algorithmSettings: unknown medianstop "
+          "setting \"patience\"; allowed: min_trials_required, start_step, rule"));
 
   // An unsupported feature and an ordinary error: InvalidArgument with both.
-  Loaded mixed = LoadText(Replace(ExpWith("  earlyStopping:\n    algorithmName: medianstop\n"),
+  Loaded mixed = LoadText(Replace(ExpWith("  earlyStopping:\n    algorithmName: hyperband\n"),
                                   "    type: maximize\n", "    type: up\n"));
   EXPECT_EQ(mixed.spec.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(MessageLines(mixed.spec.status()), SizeIs(2));
