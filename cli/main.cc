@@ -7,6 +7,8 @@
 //   hpt trials [STUDY]                 every trial of a study
 //   hpt show TRIAL                     one trial in full
 //   hpt suggest --algorithm random     ask/tell over JSON lines on stdin/stdout (any harness)
+//   hpt submit study.yaml --watch      run a study in hptd and follow it (status, watch, stop,
+//                                      resume, update: the same study in hptd)
 #include <unistd.h>
 
 #include <csignal>

@@ -333,7 +333,10 @@ class Deploy(NeedsSchema):
         self.assertEqual(dep["spec"]["replicas"], 1)
         c = dep["spec"]["template"]["spec"]["containers"][0]
         self.assertEqual(c["image"], "hpt/hptd:latest")
-        self.assertEqual(c["args"], ["--db", "/data/hpt.db", "--listen", "0.0.0.0:7070"])
+        self.assertEqual(c["args"][:4], ["--db=/data/hpt.db", "--listen=0.0.0.0:7070",
+                                          "--runner=kubernetes",
+                                          "--endpoint=hptd.$(POD_NAMESPACE).svc:7070"])
+        self.assertIn("--admin-token-file=/etc/hptd/admin/token", c["args"])
         broken = copy.deepcopy(dep)
         broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicey"] = "Always"
         self.assertEqual([v.rule for v in VALIDATOR.validate_documents([broken])],
