@@ -100,7 +100,10 @@ absl::StatusOr<StudyView> StudyManager::Start(StudySpec spec, ControllerOptions 
     absl::MutexLock lock(&mu_);
     raw->progress = p;
     raw->started = true;
-    ++versions_[name];
+    const uint64_t version = ++versions_[name];
+    auto& events = events_[name];
+    events.emplace_back(version, p.last_event);
+    if (events.size() > kMaxEvents) events.pop_front();
   };
   r->controller = std::make_unique<StudyController>(std::move(spec), store_, runner_, co);
   running_[name] = std::move(r);
@@ -252,7 +255,11 @@ absl::StatusOr<StudyUpdate> StudyManager::WaitForChange(const std::string& name,
   mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
   absl::StatusOr<StudyView> v = ViewLocked(name);
   if (!v.ok()) return v.status();
-  return StudyUpdate{*std::move(v), versions_[name]};
+  StudyUpdate u{*std::move(v), versions_[name], {}};
+  for (const auto& [at, event] : events_[name]) {
+    if (at > version) u.events.push_back(event);
+  }
+  return u;
 }
 
 }  // namespace hpt::engine

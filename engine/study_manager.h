@@ -17,6 +17,7 @@
 #define HPT_ENGINE_STUDY_MANAGER_H_
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -55,6 +56,9 @@ struct StudyView {
 struct StudyUpdate {
   StudyView view;
   uint64_t version = 0;  // increases with every change of this study
+  // The controller's events after the version asked about, oldest first (at most the last
+  // kMaxEvents of them are kept per study).
+  std::vector<std::string> events;
 };
 
 struct SubmitOptions {
@@ -110,6 +114,8 @@ class StudyManager {
   absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Running>> running_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, uint64_t> versions_ ABSL_GUARDED_BY(mu_);
+  static constexpr size_t kMaxEvents = 1000;
+  std::map<std::string, std::deque<std::pair<uint64_t, std::string>>> events_ ABSL_GUARDED_BY(mu_);
   // The budget a study last ran with in this process (a resume or an update may have changed it
   // from its spec's); the spec's budget is shown for studies not run here.
   struct Budget {

@@ -199,10 +199,16 @@ class AdminServer::Service final : public hpt::v1::StudyService::Service {
           manager_->WaitForChange(req->name(), first ? 0 : version, absl::Milliseconds(500));
       if (!u.ok()) return ToGrpcStatus(u.status());
       if (first || u->version != version) {
-        hpt::v1::StudyEvent event;
-        Fill(u->view, event.mutable_study());
-        event.set_event(u->view.progress.last_event);
-        if (!writer->Write(event)) return grpc::Status::OK;  // the client left
+        // One message per controller event since the last one sent (each with the study as it
+        // is now); a new watcher first gets the events kept so far (the last 1000).
+        std::vector<std::string> events = u->events;
+        if (events.empty()) events.push_back("");
+        for (const std::string& e : events) {
+          hpt::v1::StudyEvent event;
+          Fill(u->view, event.mutable_study());
+          event.set_event(e.empty() ? u->view.progress.last_event : e);
+          if (!writer->Write(event)) return grpc::Status::OK;  // the client left
+        }
         first = false;
         version = u->version;
       }

@@ -120,7 +120,8 @@ class StudyServiceTest : public ::testing::Test {
   }
 
   // Follows the study with Watch until it is no longer live; the last Study seen.
-  hpt::v1::Study WatchToEnd(const std::string& name, int* events = nullptr) {
+  hpt::v1::Study WatchToEnd(const std::string& name, int* events = nullptr,
+                            std::vector<std::string>* texts = nullptr) {
     hpt::v1::StudyRef ref;
     ref.set_name(name);
     auto ctx = Ctx();
@@ -130,6 +131,7 @@ class StudyServiceTest : public ::testing::Test {
     int n = 0;
     while (reader->Read(&e)) {
       last = e.study();
+      if (texts) texts->push_back(e.event());
       ++n;
     }
     grpc::Status s = reader->Finish();
@@ -171,7 +173,15 @@ TEST_F(StudyServiceTest, SubmitWatchAndReadTheTrials) {
   EXPECT_EQ(s.name(), "echo");
   EXPECT_EQ(s.state(), hpt::v1::RUNNING);
   int events = 0;
-  hpt::v1::Study last = WatchToEnd("echo", &events);
+  std::vector<std::string> texts;
+  hpt::v1::Study last = WatchToEnd("echo", &events, &texts);
+  // Every trial's ending reaches the watcher, however close together they came.
+  for (int i = 1; i <= 4; ++i) {
+    const std::string want = "echo-0000" + std::to_string(i) + " SUCCEEDED";
+    int seen = 0;
+    for (const std::string& t : texts) seen += t.rfind(want, 0) == 0;
+    EXPECT_EQ(seen, 1) << want;
+  }
   EXPECT_EQ(last.state(), hpt::v1::SUCCEEDED) << last.DebugString();
   EXPECT_EQ(last.reason(), "ExperimentMaxTrialsReached");
   EXPECT_FALSE(last.live());
