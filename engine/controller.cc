@@ -154,6 +154,12 @@ class RunState {
   };
 
   absl::Status CreateStudy();
+  // The launch of a trial as rendered (env, log path, manifest); no token.
+  runner::TrialLaunch MakeLaunch(const std::string& name, uint64_t trial_seed,
+                                 const RenderedTrial& r, const fs::path& trial_dir);
+  // options_.recover: the unfinished trials of a study taken up after a restart. Those the runner
+  // still has (Adopt) are followed again; the others are recorded FAILED "TrialLost".
+  absl::Status Recover(const std::vector<TrialRecord>& trials);
   // options_.resume: takes up the stored study and the counts of its trials.
   absl::Status ResumeStudy(const std::string& name);
   absl::Status LaunchTrials(int n);
@@ -200,14 +206,20 @@ absl::Status RunState::ResumeStudy(const std::string& name) {
   for (const TrialRecord& t : *trials) {
     if (!tracker::IsTerminal(t.state)) ++unfinished;
   }
-  if (unfinished > 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "study ", name, " has ", unfinished,
-        " unfinished trials from an earlier run; taking them up again is not supported yet"));
+  if (unfinished > 0 && !options_.recover) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("study ", name, " has ", unfinished,
+                     " unfinished trials from an earlier run; an engine restart takes them up"));
   }
   study_ = *study;
   seed_ = study_.seed;
+  if (unfinished > 0) {
+    if (absl::Status s = Recover(*trials); !s.ok()) return s;
+    trials = store_->ListTrials(study_.id);
+    if (!trials.ok()) return trials.status();
+  }
   progress_ = ProgressFromTrials(study_, *trials);
+  progress_.pending = progress_.running = 0;  // recounted from active_ by Notify
   store_
       ->AddEvent(study_.id, 0, "ExperimentRestarted",
                  absl::StrCat("resumed with ", progress_.finished(), " finished trials"))
@@ -276,6 +288,92 @@ void RunState::Notify(const std::string& event) {
   if (options_.on_progress) options_.on_progress(progress_);
 }
 
+runner::TrialLaunch RunState::MakeLaunch(const std::string& name, uint64_t trial_seed,
+                                         const RenderedTrial& r, const fs::path& trial_dir) {
+  runner::TrialLaunch launch{.trial_name = name,
+                             .study_name = study_.name,
+                             .argv = r.argv,
+                             .env = r.env,
+                             .gpus = r.gpus,
+                             .deadline_seconds = r.active_deadline_seconds,
+                             .manifest = r.manifest.dump(),
+                             .namespace_ = spec_.namespace_};
+  if (spec_.dialect == Dialect::kExperimentV1beta1) {
+    launch.primary_container = spec_.trial_template.primary_container_name;
+  }
+  launch.log_path = (trial_dir / "trial.log").string();
+  launch.env["HPT_TRIAL_ID"] = name;
+  launch.env["HPT_ENDPOINT"] = options_.endpoint;
+  launch.env["KATIB_TRIAL_NAME"] = name;
+  launch.env["HPT_TRIAL_SEED"] = std::to_string(trial_seed);
+  launch.env["HPT_STUDY"] = study_.name;
+  launch.env["PYTHONUNBUFFERED"] = "1";
+  if (!options_.cluster) {
+    launch.working_dir = !r.working_dir.empty() ? r.working_dir
+                         : spec_.hpt.local      ? fs::absolute(spec_.file).parent_path().string()
+                                                : trial_dir.string();
+    launch.env["HPT_TRIAL_DIR"] = trial_dir.string();
+    if (!options_.python_path.empty()) {
+      const char* old = std::getenv("PYTHONPATH");
+      launch.env["PYTHONPATH"] =
+          old && *old ? absl::StrCat(options_.python_path, ":", old) : options_.python_path;
+    }
+  }
+  return launch;
+}
+
+absl::Status RunState::Recover(const std::vector<TrialRecord>& trials) {
+  absl::StatusOr<std::vector<runner::RunStatus>> adopted = runner_->Adopt(study_.name);
+  if (!adopted.ok()) return adopted.status();
+  std::map<std::string, int> attempts;  // the runner's trials: name -> attempt
+  for (const runner::RunStatus& st : *adopted) attempts[st.trial_name] = st.attempt;
+  for (const TrialRecord& t : trials) {
+    if (tracker::IsTerminal(t.state)) continue;
+    const fs::path trial_dir = fs::absolute(fs::path(options_.runs_dir) / study_.name / t.name);
+    auto known = attempts.find(t.name);
+    absl::StatusOr<RenderedTrial> r;
+    if (known != attempts.end()) {
+      suggest::Assignment params;
+      for (const auto& [name, value] : t.params) params.push_back({name, value});
+      r = RenderTrial(spec_, {.study_name = study_.name,
+                              .trial_name = t.name,
+                              .namespace_ = spec_.namespace_,
+                              .params = params});
+    }
+    if (known != attempts.end() && r.ok()) {
+      // Still running in the runner (a Kubernetes Job): attach to it again. Its token is the
+      // one it started with (only its hash is kept), so no Secret is made.
+      runner::TrialLaunch launch = MakeLaunch(t.name, t.seed, *r, trial_dir);
+      launch.attempt = known->second;
+      if (absl::Status s = runner_->Launch(launch); !s.ok()) return s;
+      store_
+          ->AddEvent(study_.id, t.id, "TrialAdopted",
+                     absl::StrCat("attempt ", launch.attempt,
+                                  " found in the runner after a "
+                                  "restart; followed again"))
+          .IgnoreError();
+      active_.push_back({.id = t.id,
+                         .name = t.name,
+                         .log_path = launch.log_path,
+                         .trial_dir = trial_dir.string(),
+                         .launch = std::move(launch),
+                         .running = t.state == TrialState::kRunning});
+      continue;
+    }
+    const std::string message =
+        r.ok() || known == attempts.end()
+            ? "the trial's process ended with the previous engine (the runner no longer knows "
+              "it); it is not run again"
+            : absl::StrCat("cannot render the trial again: ", r.status().message());
+    if (absl::Status s = store_->SetTrialState(t.id, TrialState::kFailed, "TrialLost", message);
+        !s.ok()) {
+      return s;
+    }
+    store_->AddEvent(study_.id, t.id, "TrialLost", message).IgnoreError();
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
   const int index = progress_.created + 1;
   const std::string name = TrialName(study_.name, index);
@@ -310,36 +408,8 @@ absl::Status RunState::LaunchOne(const suggest::Assignment& params) {
   fs::create_directories(trial_dir, ec);
   if (ec) return fail("LaunchFailed", "cannot create " + trial_dir.string() + ": " + ec.message());
 
-  runner::TrialLaunch launch{.trial_name = name,
-                             .study_name = study_.name,
-                             .argv = r->argv,
-                             .env = r->env,
-                             .gpus = r->gpus,
-                             .deadline_seconds = r->active_deadline_seconds,
-                             .secret_env = {{"HPT_TRIAL_TOKEN", token}},
-                             .manifest = r->manifest.dump(),
-                             .namespace_ = spec_.namespace_};
-  if (spec_.dialect == Dialect::kExperimentV1beta1) {
-    launch.primary_container = spec_.trial_template.primary_container_name;
-  }
-  launch.log_path = (trial_dir / "trial.log").string();
-  launch.env["HPT_TRIAL_ID"] = name;
-  launch.env["HPT_ENDPOINT"] = options_.endpoint;
-  launch.env["KATIB_TRIAL_NAME"] = name;
-  launch.env["HPT_TRIAL_SEED"] = std::to_string(trial_seed);
-  launch.env["HPT_STUDY"] = study_.name;
-  launch.env["PYTHONUNBUFFERED"] = "1";
-  if (!options_.cluster) {
-    launch.working_dir = !r->working_dir.empty() ? r->working_dir
-                         : spec_.hpt.local       ? fs::absolute(spec_.file).parent_path().string()
-                                                 : trial_dir.string();
-    launch.env["HPT_TRIAL_DIR"] = trial_dir.string();
-    if (!options_.python_path.empty()) {
-      const char* old = std::getenv("PYTHONPATH");
-      launch.env["PYTHONPATH"] =
-          old && *old ? absl::StrCat(options_.python_path, ":", old) : options_.python_path;
-    }
-  }
+  runner::TrialLaunch launch = MakeLaunch(name, trial_seed, *r, trial_dir);
+  launch.secret_env = {{"HPT_TRIAL_TOKEN", token}};
   store_
       ->AddEvent(study_.id, t->id, "TrialCreated",
                  options_.cluster

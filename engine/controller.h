@@ -68,8 +68,13 @@ struct ControllerOptions {
   std::function<void(const Progress&)> on_progress;  // after every state change; may be empty
   // Continue the stored study of this name (options.study_name, else the spec's) instead of
   // creating one: its trials count, the trial numbering and the seed go on where they were. The
-  // study must exist and have no unfinished trials (FailedPrecondition otherwise).
+  // study must exist and have no unfinished trials (FailedPrecondition otherwise) unless
+  // `recover`.
   bool resume = false;
+  // With `resume`, after an engine restart: the study's unfinished trials that the runner still
+  // has (TrialRunner::Adopt: Kubernetes Jobs) are followed again, never launched twice; those it
+  // lost (local processes) end FAILED "TrialLost".
+  bool recover = false;
 };
 
 // Budget changes of a running study (Katib lets parallelTrialCount, maxTrialCount and

@@ -112,6 +112,12 @@ int main(int argc, char** argv) {
   absl::StatusOr<int> admin_port = admin.Start();
   if (!admin_port.ok()) return Fail(std::string(admin_port.status().message()));
 
+  // Studies left RUNNING by a previous hptd (a crash, or a shutdown that left trials running).
+  absl::StatusOr<std::vector<std::string>> recovered = manager.RecoverAll();
+  if (!recovered.ok()) return Fail(std::string(recovered.status().message()));
+  for (const std::string& name : *recovered) {
+    std::cerr << "hptd: study " << name << " taken up again" << std::endl;
+  }
   std::cerr << "hptd: metrics on port " << *port << " (HPT_ENDPOINT " << endpoint
             << "); studies on " << (admin_socket.empty() ? "" : "unix:" + admin_socket)
             << (admin_listen.empty() ? "" : absl::StrCat(" and port ", *admin_port))

@@ -76,13 +76,47 @@ absl::StatusOr<StudyView> StudyManager::Submit(const std::string& yaml,
   return Start(*std::move(spec), std::move(co), /*resume=*/false);
 }
 
-absl::StatusOr<StudyView> StudyManager::Start(StudySpec spec, ControllerOptions co, bool resume) {
+absl::StatusOr<std::vector<std::string>> StudyManager::RecoverAll() {
+  absl::StatusOr<std::vector<tracker::StudyRecord>> studies = store_->ListStudies();
+  if (!studies.ok()) return studies.status();
+  std::vector<std::string> taken_up;
+  for (const tracker::StudyRecord& study : *studies) {
+    if (study.state != tracker::StudyState::kRunning) continue;
+    {
+      absl::MutexLock lock(&mu_);
+      ReapLocked();
+      if (running_.contains(study.name)) continue;
+    }
+    std::vector<Diagnostic> diags;
+    absl::StatusOr<StudySpec> spec = LoadStudyText(study.spec_yaml, study.spec_path, &diags);
+    absl::Status started = spec.status();
+    if (spec.ok()) {
+      ControllerOptions co;
+      co.study_name = study.name;
+      started = Start(*std::move(spec), std::move(co), /*resume=*/true, /*recover=*/true).status();
+    }
+    if (!started.ok()) {
+      const std::string message =
+          absl::StrCat("cannot take the study up after a restart: ", started.message());
+      store_->SetStudyState(study.id, tracker::StudyState::kFailed, "ExperimentFailed", message)
+          .IgnoreError();
+      store_->AddEvent(study.id, 0, "ExperimentFailed", message).IgnoreError();
+      continue;
+    }
+    taken_up.push_back(study.name);
+  }
+  return taken_up;
+}
+
+absl::StatusOr<StudyView> StudyManager::Start(StudySpec spec, ControllerOptions co, bool resume,
+                                              bool recover) {
   co.endpoint = options_.endpoint;
   co.runs_dir = options_.runs_dir;
   co.python_path = options_.python_path;
   co.cluster = options_.cluster;
   co.poll_interval_ms = options_.poll_interval_ms;
   co.resume = resume;
+  co.recover = recover;
   const std::string name = co.study_name;
 
   absl::MutexLock lock(&mu_);

@@ -96,13 +96,20 @@ class StudyManager {
   absl::StatusOr<StudyUpdate> WaitForChange(const std::string& name, uint64_t version,
                                             absl::Duration timeout);
 
+  // After an engine restart: runs again every study the store shows RUNNING that is not running
+  // here, taking up its unfinished trials (ControllerOptions::recover: the runner's are followed
+  // again, lost ones end FAILED "TrialLost"). Returns the studies taken up; a study that cannot be
+  // (e.g. its stored spec no longer loads) is marked FAILED with the reason and skipped.
+  absl::StatusOr<std::vector<std::string>> RecoverAll();
+
   // Takes no more work and detaches every controller (see the class comment); idempotent.
   void Shutdown();
 
  private:
   struct Running;
 
-  absl::StatusOr<StudyView> Start(StudySpec spec, ControllerOptions options, bool resume);
+  absl::StatusOr<StudyView> Start(StudySpec spec, ControllerOptions options, bool resume,
+                                  bool recover = false);
   absl::StatusOr<StudyView> ViewLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Joins the threads of controllers that have returned.
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

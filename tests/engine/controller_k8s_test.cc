@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "engine/controller.h"
 #include "engine/validate.h"
@@ -208,6 +209,56 @@ TEST_F(ControllerK8sTest, PreemptionBeyondTheBudgetFailsTheTrial) {
             std::string::npos)
       << trial->message;
   EXPECT_EQ(Events(study->id, "TrialPreempted").size(), 1u);
+}
+
+TEST_F(ControllerK8sTest, RestartTakesUpTheRunningJobsWithoutDuplicates) {
+  const fs::path file = dir_ / "study.yaml";
+  std::ofstream(file) << Study(3);
+  std::vector<Diagnostic> diags;
+  absl::StatusOr<StudySpec> spec = LoadAndCheckStudy(file.string(), &diags);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ControllerOptions co{.endpoint = "hptd.ml.svc:7070",
+                       .runs_dir = (dir_ / "runs").string(),
+                       .poll_interval_ms = 10,
+                       .cluster = true};
+  {
+    // The first engine launches two Jobs and goes away (as hptd does on SIGTERM or a crash).
+    StudyController first(*spec, store_.get(), runner_.get(), co);
+    std::thread stopper([&] {
+      while (server_->Jobs("ml").size() < 2)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      first.RequestDetach();
+    });
+    absl::StatusOr<tracker::StudyRecord> detached = first.Run();
+    stopper.join();
+    ASSERT_TRUE(detached.ok()) << detached.status();
+    EXPECT_EQ(detached->state, tracker::StudyState::kRunning);
+  }
+  runner_.reset();  // the old engine's runner is gone; the Jobs are not
+  auto client = runner::k8s::KubeClient::Create({.server = server_->base_url()});
+  ASSERT_TRUE(client.ok());
+  auto runner = runner::k8s::K8sRunner::Create(std::move(*client), {.default_namespace = "ml"});
+  ASSERT_TRUE(runner.ok());
+  runner_ = std::move(*runner);
+
+  FakeKubelet cluster(server_.get(), {});  // the cluster runs them now
+  co.resume = true;
+  co.recover = true;
+  co.study_name = "mnist";
+  StudyController second(*spec, store_.get(), runner_.get(), co);
+  absl::StatusOr<tracker::StudyRecord> study = second.Run();
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+  auto trials = store_->ListTrials(study->id);
+  ASSERT_EQ(trials->size(), 4u);
+  for (const tracker::TrialRecord& t : *trials) {
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
+    ASSERT_TRUE(t.objective.has_value()) << t.name;  // the adopted ones' logs were read too
+    EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
+  }
+  EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 4);
+  EXPECT_EQ(cluster.jobs_seen(), 4);
+  EXPECT_EQ(Events(study->id, "TrialAdopted").size(), 2u);
 }
 
 }  // namespace

@@ -357,5 +357,44 @@ TEST_F(StudyServiceTest, ShutdownLeavesStudiesRunning) {
   EXPECT_TRUE(absl::IsUnavailable(v.status())) << v.status();
 }
 
+TEST_F(StudyServiceTest, RestartTakesUpRunningStudiesAndRecordsLostTrials) {
+  hpt::v1::Study s;
+  ASSERT_TRUE(
+      Submit(Experiment("again", "sleep 2; echo loss=${trialParameters.x}", 1, 2), &s).ok());
+  WaitFor("again", [](const hpt::v1::Study& s) { return s.progress().running() == 1; });
+  // The engine stops (its trials' processes go with its runner), then a new one starts.
+  admin_->Shutdown();
+  manager_->Shutdown();
+  manager_.reset();
+  runner_.reset();
+  runner_ = std::make_unique<runner::LocalRunner>(runner::LocalRunnerOptions{});
+  manager_ = std::make_unique<StudyManager>(
+      store_.get(), runner_.get(),
+      StudyManagerOptions{.runs_dir = (dir_ / "runs").string(), .poll_interval_ms = 20});
+  absl::StatusOr<std::vector<std::string>> taken = manager_->RecoverAll();
+  ASSERT_TRUE(taken.ok()) << taken.status();
+  EXPECT_EQ(*taken, std::vector<std::string>{"again"});
+  for (;;) {
+    absl::StatusOr<StudyUpdate> u = manager_->WaitForChange("again", 0, absl::Seconds(1));
+    ASSERT_TRUE(u.ok()) << u.status();
+    if (!u->view.live) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto lost = store_->FindTrial("again-00001");
+  ASSERT_TRUE(lost.ok());
+  EXPECT_EQ(lost->state, tracker::TrialState::kFailed);
+  EXPECT_EQ(lost->reason, "TrialLost");
+  auto next = store_->FindTrial("again-00002");
+  ASSERT_TRUE(next.ok()) << next.status();  // the study went on with a new trial
+  EXPECT_TRUE(tracker::IsTerminal(next->state));
+  auto study = store_->FindStudy("again");
+  ASSERT_TRUE(study.ok());
+  EXPECT_NE(study->state, tracker::StudyState::kRunning);
+  // Nothing left to take up.
+  taken = manager_->RecoverAll();
+  ASSERT_TRUE(taken.ok());
+  EXPECT_TRUE(taken->empty());
+}
+
 }  // namespace
 }  // namespace hpt::engine

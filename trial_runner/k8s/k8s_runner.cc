@@ -308,6 +308,7 @@ class K8sRunner::Impl {
     int attempt = 1;
     std::string job_uid;  // "" until the Job exists
     Stage stage = Stage::kActive;
+    bool adopted = false;      // found by Adopt(); a Launch of the same attempt attaches to it
     bool cancelling = false;   // Cancel() is deleting the Job
     bool job_deleted = false;  // the Job is gone, not by Cancel()
     RunStatus status;          // what Poll() shows
@@ -771,6 +772,17 @@ absl::Status K8sRunner::Impl::Launch(const TrialLaunch& l) {
     absl::MutexLock lock(&mu_);
     if (stop_.load()) return absl::FailedPreconditionError(where + "the runner is stopping");
     auto it = trials_.find(l.trial_name);
+    if (it != trials_.end() && it->second->adopted && it->second->attempt == l.attempt &&
+        it->second->ns == ns && it->second->job_name == job_name) {
+      // The engine takes up a trial this runner adopted: attach what it knows (where the log
+      // goes); the Job is not created again.
+      Trial& known = *it->second;
+      known.log_path = l.log_path;
+      known.status.log_path = l.log_path;
+      if (!l.primary_container.empty()) known.primary_container = primary_name;
+      known.adopted = false;
+      return absl::OkStatus();
+    }
     if (it != trials_.end()) {
       const Trial& known = *it->second;
       if (known.stage != Stage::kDone || l.attempt <= known.attempt) {
@@ -960,6 +972,7 @@ absl::StatusOr<std::vector<RunStatus>> K8sRunner::Impl::Adopt(const std::string&
         t->attempt = attempt;
       }
       t->secret_name = absl::StrCat(name, "-hpt-token-", t->attempt);
+      t->adopted = true;
       t->status = {.trial_name = name,
                    .phase = RunPhase::kPending,
                    .reason = "Adopted",

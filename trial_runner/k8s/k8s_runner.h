@@ -57,6 +57,8 @@
 //
 // Restarts: Jobs outlive the runner. Adopt(study) lists the study's Jobs (label hpt.dev/study)
 // in adopt_namespaces and reattaches to them (Poll/Cancel work on them; their log_path is "").
+// A Launch of an adopted trial with its attempt then only attaches the launch's log_path (and
+// primary container): the Job is never created twice.
 //
 // Thread-safety: thread-safe. Each namespace in use has two watch threads (Jobs, Pods); one
 // worker thread finishes ended trials. Poll never calls the API server.
