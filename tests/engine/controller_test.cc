@@ -13,6 +13,7 @@
 
 #include "engine/metrics_service.h"
 #include "engine/validate.h"
+#include "tests/engine/test_studies.h"
 #include "trial_runner/local/local_runner.h"
 
 namespace hpt::engine {
@@ -21,49 +22,6 @@ namespace {
 namespace fs = std::filesystem;
 using tracker::StudyState;
 using tracker::TrialState;
-
-// A v1beta1 experiment whose trial runs `script` under sh -c; ${trialParameters.x} is x's value.
-std::string Experiment(const std::string& name, const std::string& script,
-                       const std::string& extra_spec,
-                       const std::string& objective =
-                           "    type: minimize\n"
-                           "    objectiveMetricName: loss\n") {
-  return R"(apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata:
-  name: )" +
-         name + R"(
-  annotations:
-    ai.bloomberg.com/project: foo
-spec:
-  objective:
-)" + objective +
-         R"(  algorithm:
-    algorithmName: random
-)" + extra_spec +
-         R"(
-  parameters:
-    - name: x
-      parameterType: double
-      feasibleSpace: {min: "0", max: "1"}
-  trialTemplate:
-    primaryContainerName: main
-    trialParameters:
-      - {name: x, reference: x}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            containers:
-              - name: main
-                image: busybox
-                command: ["sh", "-c", ")" +
-         script + R"("]
-            restartPolicy: Never
-)";
-}
 
 class ControllerTest : public ::testing::Test {
  protected:

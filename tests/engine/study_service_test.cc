@@ -17,6 +17,7 @@
 #include "engine/metrics_service.h"
 #include "engine/study_manager.h"
 #include "hpt/v1/study.grpc.pb.h"
+#include "tests/engine/test_studies.h"
 #include "trial_runner/local/local_runner.h"
 
 namespace hpt::engine {
@@ -25,42 +26,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kToken[] = "0123456789abcdef-admin";
-
-// A v1beta1 experiment whose trials run `script` under sh -c (${trialParameters.x} is x).
-std::string Experiment(const std::string& name, const std::string& script, int parallel,
-                       int max_trials) {
-  return "apiVersion: kubeflow.org/v1beta1\nkind: Experiment\nmetadata:\n  name: " + name +
-         R"(
-spec:
-  objective:
-    type: minimize
-    objectiveMetricName: loss
-  algorithm:
-    algorithmName: random
-  parallelTrialCount: )" +
-         std::to_string(parallel) + "\n  maxTrialCount: " + std::to_string(max_trials) + R"(
-  parameters:
-    - name: x
-      parameterType: double
-      feasibleSpace: {min: "0", max: "1"}
-  trialTemplate:
-    primaryContainerName: main
-    trialParameters:
-      - {name: x, reference: x}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            containers:
-              - name: main
-                image: busybox
-                command: ["sh", "-c", ")" +
-         script + R"("]
-            restartPolicy: Never
-)";
-}
 
 class StudyServiceTest : public ::testing::Test {
  protected:
