@@ -224,6 +224,7 @@ void ReadParameters(Sink* sink, const Field& list, const ParameterKeys& keys,
     MapReader p(sink, item);
     if (!p.is_map()) continue;
     suggest::ParameterSpec param;
+    const size_t diagnostics_before = sink->diagnostics().size();
 
     Field name = p.Get("name");
     if (Require(sink, name, "the parameter's name, e.g. lr")) {
@@ -350,11 +351,15 @@ void ReadParameters(Sink* sink, const Field& list, const ParameterKeys& keys,
             continue;
           }
           std::string value = v.node.Scalar();
-          if (*type == ParamType::kDiscrete && !ParseNumber(value)) {
-            sink->Error(v.loc, v.path,
-                        absl::StrCat("must be a number for a discrete parameter, got ",
-                                     Quote(value), " (use a categorical parameter for words)"));
-            continue;
+          if (*type == ParamType::kDiscrete) {
+            if (!ParseNumber(value)) {
+              sink->Error(v.loc, v.path,
+                          absl::StrCat("must be a number for a discrete parameter, got ",
+                                       Quote(value), " (use a categorical parameter for words)"));
+              continue;
+            }
+            // The number as ParseNumber read it, as min and max keep it: " 128" is "128".
+            value = std::string(absl::StripAsciiWhitespace(value));
           }
           if (!seen.insert(value).second) {
             sink->Warning(v.loc, v.path,
@@ -362,6 +367,18 @@ void ReadParameters(Sink* sink, const Field& list, const ParameterKeys& keys,
           }
           param.list.push_back(std::move(value));
         }
+      }
+    }
+    // The samplers' own rules (suggest::ValidateSearchSpace) have the last word, so that a space
+    // that loads is one every sampler takes (e.g. a step giving more than 2^53 values).
+    bool param_errors = false;
+    for (size_t i = diagnostics_before; i < sink->diagnostics().size(); ++i) {
+      param_errors |= sink->diagnostics()[i].severity == Diagnostic::Severity::kError;
+    }
+    if (!param_errors) {
+      if (absl::Status s = suggest::ValidateSearchSpace(suggest::SearchSpace{.params = {param}});
+          !s.ok()) {
+        sink->Error(feasible.loc, feasible.path, std::string(s.message()));
       }
     }
     space->params.push_back(std::move(param));

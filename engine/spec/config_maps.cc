@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <system_error>
 
 #include "absl/status/status.h"
@@ -20,6 +19,8 @@ namespace fs = std::filesystem;
 
 // Files beside the study larger than this are not ConfigMaps anyone writes by hand; skipped.
 constexpr std::uintmax_t kMaxScannedFileBytes = 4 << 20;
+// No study or ConfigMap file is this large; reading stops here (/dev/zero, a runaway pipe).
+constexpr size_t kMaxTextFileBytes = 16 << 20;
 
 std::string ScalarOr(const YAML::Node& map, const char* key) {
   if (!map.IsMap()) return "";
@@ -44,12 +45,21 @@ absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
   }
-  std::ostringstream out;
-  out << in.rdbuf();
+  std::string out;
+  char buffer[1 << 16];
+  while (in) {
+    in.read(buffer, sizeof buffer);
+    out.append(buffer, static_cast<size_t>(in.gcount()));
+    if (out.size() > kMaxTextFileBytes) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot read ", path, ": larger than ", kMaxTextFileBytes >> 20,
+                       " MiB, too large for a study or ConfigMap file"));
+    }
+  }
   if (in.bad()) {
     return absl::FailedPreconditionError(absl::StrCat("error while reading ", path));
   }
-  return out.str();
+  return out;
 }
 
 ConfigMapFinder::ConfigMapFinder(Sink* sink, std::string study_file, std::string base_dir)
@@ -76,6 +86,16 @@ void ConfigMapFinder::AddFile(const std::string& relative_path, const Field& ent
   if (p.is_relative() && !base_dir_.empty()) p = fs::path(base_dir_) / p;
   std::string path = p.lexically_normal().string();
   if (AlreadyLoaded(path)) return;
+  // A device or a pipe could block the reader forever (a FIFO without a writer).
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st)) {
+    sink_->Error(entry.loc, entry.path,
+                 absl::StrCat("cannot read ", path,
+                              ": not a regular file (a device, a pipe or a socket); list files "
+                              "holding ConfigMaps"));
+    return;
+  }
   absl::StatusOr<std::string> text = ReadTextFile(path);
   if (!text.ok()) {
     sink_->Error(entry.loc, entry.path,

@@ -26,7 +26,8 @@
 namespace hpt::engine::spec_internal {
 
 // Reads a whole file. NotFound when it does not exist, FailedPrecondition when it cannot be read
-// (a directory, no permission); the message names the path.
+// (a directory, no permission) or holds more than 16 MiB (reading stops there: /dev/zero); the
+// message names the path.
 absl::StatusOr<std::string> ReadTextFile(const std::string& path);
 
 class ConfigMapFinder {
@@ -43,7 +44,8 @@ class ConfigMapFinder {
 
   // Documents of the study file other than the study itself (searched first).
   void AddStudyDocuments(const std::vector<YAML::Node>& docs, absl::string_view text);
-  // Loads one `spec.hpt.configMapFiles` entry; a missing or malformed file is reported at `entry`.
+  // Loads one `spec.hpt.configMapFiles` entry; a missing, malformed or non-regular file (a device,
+  // a pipe) is reported at `entry`.
   void AddFile(const std::string& relative_path, const Field& entry);
 
   // data[key] of the ConfigMap called `name` (when `namespace_` is non-empty, a ConfigMap that

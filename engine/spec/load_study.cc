@@ -240,7 +240,8 @@ absl::StatusOr<StudySpec> LoadStudyText(const std::string& text, const std::stri
   try {
     ReadStudy(text, &sink, &spec);
   } catch (const YAML::Exception& e) {
-    sink.Error(LocOf(e.mark), "", absl::StrCat("cannot read the YAML: ", e.msg));
+    sink.Error(LocOf(e.mark), "",
+               absl::StrCat("cannot read the YAML: ", spec_internal::EscapeNonUtf8(e.msg)));
   } catch (const std::exception& e) {
     return absl::InternalError(
         absl::StrCat("internal error while loading study ", spec.file, ": ", e.what()));

@@ -619,9 +619,12 @@ std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::st
 namespace {
 
 // Counts parser events and gives up past a budget; remembers the last place an event named.
+// Also stops at a scalar whose value is not UTF-8: from UTF-8 text, yaml-cpp 0.7 makes one only
+// for the escapes \N and \_ (it writes the bytes 0x85 and 0xA0 instead of U+0085 and U+00A0).
 class EventBudget : public YAML::EventHandler {
  public:
   struct Exceeded {};
+  struct NotUtf8 {};
   explicit EventBudget(size_t budget) : budget_(budget) {}
   const YAML::Mark& last() const { return last_; }
 
@@ -630,8 +633,9 @@ class EventBudget : public YAML::EventHandler {
   void OnNull(const YAML::Mark& m, YAML::anchor_t) override { Tick(m); }
   void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { Tick(m); }
   void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
-                const std::string&) override {
+                const std::string& value) override {
     Tick(m);
+    if (FirstNonUtf8Byte(value) != absl::string_view::npos) throw NotUtf8{};
   }
   void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {
@@ -659,8 +663,91 @@ class EventBudget : public YAML::EventHandler {
 
 }  // namespace
 
+size_t FirstNonUtf8Byte(absl::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // UTF-16 surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return i;
+    }
+    if (i + len > n || s[i + 1] < lo || s[i + 1] > hi) return i;
+    for (size_t k = 2; k < len; ++k) {
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return i;
+    }
+    i += len;
+  }
+  return absl::string_view::npos;
+}
+
+std::string EscapeNonUtf8(absl::string_view text) {
+  std::string out;
+  while (!text.empty()) {
+    const size_t bad = FirstNonUtf8Byte(text);
+    if (bad == absl::string_view::npos) break;
+    absl::StrAppend(&out, text.substr(0, bad), "\\x",
+                    absl::Hex(static_cast<unsigned char>(text[bad]), absl::kZeroPad2));
+    text.remove_prefix(bad + 1);
+  }
+  absl::StrAppend(&out, text);
+  return out;
+}
+
+namespace {
+
+// The 1-based line and byte column of `offset` in `text`.
+Loc LocAt(absl::string_view text, size_t offset) {
+  Loc loc{1, 1};
+  for (size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++loc.line;
+      loc.column = 1;
+    } else {
+      ++loc.column;
+    }
+  }
+  return loc;
+}
+
+}  // namespace
+
 std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text, std::string* error,
                                                          Loc* error_loc) {
+  // yaml-cpp copies bytes that are not UTF-8 into its strings, which then cannot be written as
+  // JSON (nlohmann throws) or sent in a protobuf string; a NUL byte makes it guess UTF-16 or
+  // UTF-32 instead. Only UTF-8 text is read.
+  if (const size_t nul = text.find('\0'); nul != absl::string_view::npos) {
+    *error =
+        "malformed YAML: a NUL byte; hpt reads YAML text in UTF-8 (convert UTF-16 or UTF-32 "
+        "files to UTF-8, e.g. with iconv)";
+    *error_loc = LocAt(text, nul);
+    return std::nullopt;
+  }
+  if (const size_t bad = FirstNonUtf8Byte(text); bad != absl::string_view::npos) {
+    *error = absl::StrCat(
+        "malformed YAML: invalid UTF-8 (byte 0x",
+        absl::Hex(static_cast<unsigned char>(text[bad]), absl::kZeroPad2),
+        "); hpt reads YAML text in UTF-8 (convert other encodings to UTF-8, e.g. with iconv)");
+    *error_loc = LocAt(text, bad);
+    return std::nullopt;
+  }
   std::string source(text);
   // Well-formed YAML yields at most a few events per character (`a:` is a key and a null).
   EventBudget budget(4 * source.size() + 64);
@@ -675,15 +762,23 @@ std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text,
         "{...}?)";
     *error_loc = LocOf(budget.last());
     return std::nullopt;
+  } catch (const EventBudget::NotUtf8&) {
+    *error =
+        "malformed YAML: the escapes \\N and \\_ are not supported (the YAML parser decodes "
+        "them to invalid UTF-8); write \\u0085 for \\N and \\u00A0 for \\_";
+    *error_loc = LocOf(budget.last());
+    return std::nullopt;
   } catch (const YAML::Exception& e) {
-    *error = absl::StrCat("malformed YAML: ", e.msg);
+    // yaml-cpp quotes one byte of the text in some messages ("unknown escape character: "),
+    // which may be part of a multi-byte character.
+    *error = absl::StrCat("malformed YAML: ", EscapeNonUtf8(e.msg));
     *error_loc = LocOf(e.mark);
     return std::nullopt;
   }
   try {
     return YAML::LoadAll(source);
   } catch (const YAML::Exception& e) {
-    *error = absl::StrCat("malformed YAML: ", e.msg);
+    *error = absl::StrCat("malformed YAML: ", EscapeNonUtf8(e.msg));
     *error_loc = LocOf(e.mark);
     return std::nullopt;
   }

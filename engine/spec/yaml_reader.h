@@ -211,12 +211,21 @@ extern template std::optional<nlohmann::ordered_json> ConvertYamlToJson(const YA
 std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::string* error);
 
 // Parses every document of `text` (null documents included, as yaml-cpp gives them). On malformed
-// YAML returns nullopt with the message in `*error` and its place in `*error_loc`.
+// YAML returns nullopt with the message in `*error` and its place in `*error_loc`. Malformed here
+// too: text that is not UTF-8 or holds a NUL byte (UTF-16 and UTF-32 text do), and the escapes
+// \N and \_ in double-quoted scalars, which yaml-cpp 0.7 decodes to bytes that are not UTF-8.
 // yaml-cpp 0.7 never returns, allocating without bound, on some malformed input (a ',' at the top
 // of a document, outside any [...] or {...}); an event-only pass with a budget proportional to the
 // text's size runs first and turns that into an error. Throws nothing.
 std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text, std::string* error,
                                                          Loc* error_loc);
+
+// The offset of the first byte of `text` that is not part of well-formed UTF-8 (overlong forms,
+// UTF-16 surrogates and code points past U+10FFFF are not); absl::string_view::npos when there is
+// none.
+size_t FirstNonUtf8Byte(absl::string_view text);
+// `text` with every byte that is not part of well-formed UTF-8 written as \xNN.
+std::string EscapeNonUtf8(absl::string_view text);
 
 // The 1-based line where the text of scalar `node` begins in `source` (the file the node was parsed
 // from): for a block scalar (`|`, `|-`, `>`) the line after its indicator.

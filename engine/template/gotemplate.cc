@@ -668,7 +668,8 @@ bool Truth(const Dot& d) {
   }
 }
 
-void Exec(const std::vector<Node>& nodes, const Dot& dot, std::string* out) {
+// Appends the output of `nodes` to `out`; false as soon as `out` is longer than `max_bytes`.
+bool Exec(const std::vector<Node>& nodes, const Dot& dot, size_t max_bytes, std::string* out) {
   for (const Node& n : nodes) {
     switch (n.kind) {
       case Node::Kind::kText:
@@ -679,26 +680,28 @@ void Exec(const std::vector<Node>& nodes, const Dot& dot, std::string* out) {
         break;
       case Node::Kind::kWith: {
         const Dot v = Eval(dot, n.fields);
-        if (Truth(v)) {
-          Exec(n.body, v, out);
-        } else {
-          Exec(n.else_body, dot, out);
-        }
+        const bool truth = Truth(v);
+        if (!Exec(truth ? n.body : n.else_body, truth ? v : dot, max_bytes, out)) return false;
         break;
       }
       case Node::Kind::kRange: {
         const Dot v = Eval(dot, n.fields);
         if (v.data->hyper_parameters.empty()) {
-          Exec(n.else_body, dot, out);
+          if (!Exec(n.else_body, dot, max_bytes, out)) return false;
           break;
         }
         for (const HyperParameter& p : v.data->hyper_parameters) {
-          Exec(n.body, Dot{.type = Type::kParam, .data = v.data, .param = &p}, out);
+          if (!Exec(n.body, Dot{.type = Type::kParam, .data = v.data, .param = &p}, max_bytes,
+                    out)) {
+            return false;
+          }
         }
         break;
       }
     }
+    if (out->size() > max_bytes) return false;
   }
+  return true;
 }
 
 }  // namespace
@@ -720,7 +723,16 @@ absl::StatusOr<Template> Template::Parse(std::string_view text, const WhereFn& w
 
 std::string Template::Execute(const WorkerData& data) const {
   std::string out;
-  Exec(*nodes_, Dot{.type = Type::kData, .data = &data}, &out);
+  Exec(*nodes_, Dot{.type = Type::kData, .data = &data}, std::string::npos, &out);
+  return out;
+}
+
+absl::StatusOr<std::string> Template::Execute(const WorkerData& data, size_t max_bytes) const {
+  std::string out;
+  if (!Exec(*nodes_, Dot{.type = Type::kData, .data = &data}, max_bytes, &out)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the template renders to more than ", max_bytes, " bytes"));
+  }
   return out;
 }
 

@@ -73,6 +73,10 @@ class Template {
 
   // Renders the template. Cannot fail: every field was checked by Parse.
   std::string Execute(const WorkerData& data) const;
+  // The same, but stops once the output exceeds `max_bytes`: InvalidArgument then. Ranges repeat
+  // their body per hyperparameter, so the output can grow with the product of the template's and
+  // the values' sizes.
+  absl::StatusOr<std::string> Execute(const WorkerData& data, size_t max_bytes) const;
 
   struct Node;  // defined in gotemplate.cc
 

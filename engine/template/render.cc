@@ -44,6 +44,12 @@ constexpr char kInvalidWorkerTemplate[] = "Invalid worker template.";
 constexpr char kUnreferencedParameter[] =
     "unable to find parameter from ParameterAssignment in TrialParameters";
 
+// The most text one rendering may produce. A template renders to at most its size plus, per
+// ${trialParameters.x} (v1beta1) or range iteration (v1alpha1), a parameter value, so a small
+// study could otherwise ask for gigabytes. Kubernetes stores objects of at most 1.5 MiB (etcd's
+// request limit) and Linux passes at most 2 MiB of arguments to a process.
+constexpr size_t kMaxRenderedBytes = 4 << 20;
+
 // A position in the file the template came from; 0 when unknown.
 struct Loc {
   int line = 0;
@@ -293,7 +299,12 @@ absl::StatusOr<std::string> RenderGoText(const std::string& text, const std::str
         return absl::StrCat(what, ", template line ", p.line, ", column ", p.column);
       });
   if (!t.ok()) return t.status();
-  return t->Execute(data);
+  absl::StatusOr<std::string> out = t->Execute(data, kMaxRenderedBytes);
+  if (!out.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " renders to more than ", kMaxRenderedBytes >> 20, " MiB"));
+  }
+  return out;
 }
 
 // Renders the worker template and reads it as YAML; checks metadata.name/namespace as Katib's
@@ -309,8 +320,14 @@ absl::StatusOr<json> RenderV1alpha1Manifest(const StudySpec& spec, const TrialCo
   if (!t.ok()) {
     return Problem(loc, MapTemplatePosition(spec, source, pos), std::string(t.status().message()));
   }
-  const std::string rendered = t->Execute(WorkerDataOf(spec, ctx));
-  absl::StatusOr<json> manifest = YamlToJson(rendered);
+  absl::StatusOr<std::string> rendered = t->Execute(WorkerDataOf(spec, ctx), kMaxRenderedBytes);
+  if (!rendered.ok()) {
+    return Problem(loc, TemplateStart(spec),
+                   absl::StrCat("the worker template rendered for trial ", Quote(ctx.trial_name),
+                                " is larger than ", kMaxRenderedBytes >> 20,
+                                " MiB (each {{range}} repeats its text per hyperparameter)"));
+  }
+  absl::StatusOr<json> manifest = YamlToJson(*rendered);
   if (!manifest.ok()) {
     return Problem(loc, TemplateStart(spec),
                    absl::StrCat("the worker template rendered for trial ", Quote(ctx.trial_name),
@@ -379,8 +396,10 @@ bool IsMetaReference(const std::string& reference, MetaRef* out, bool* ok) {
 std::string Placeholder(const std::string& name) { return absl::StrCat(kParamPrefix, name, "}"); }
 
 // Every match of Katib's leftover check \$\{trialParameters\..+?\}, in order, without repeats.
+// Linear in the text's size.
 std::vector<std::string> LeftoverPlaceholders(std::string_view text) {
   std::vector<std::string> out;
+  std::set<std::string_view> seen;
   const std::string_view prefix = kParamPrefix;
   size_t at = 0;
   while ((at = text.find(prefix, at)) != std::string_view::npos) {
@@ -388,14 +407,23 @@ std::vector<std::string> LeftoverPlaceholders(std::string_view text) {
     if (i < text.size() && text[i] != '\n') ++i;  // ".+?" takes at least one character
     while (i < text.size() && text[i] != '}' && text[i] != '\n') ++i;
     if (i < text.size() && text[i] == '}' && i > at + prefix.size()) {
-      std::string p(text.substr(at, i + 1 - at));
-      if (std::find(out.begin(), out.end(), p) == out.end()) out.push_back(std::move(p));
+      const std::string_view p = text.substr(at, i + 1 - at);
+      if (seen.insert(p).second) out.emplace_back(p);
       at = i + 1;
     } else {
-      at += prefix.size();
+      // No '}' before the end of the line: no later match starts before it either.
+      at = std::max(i, at + 1);
     }
   }
   return out;
+}
+
+// The first few of `items`, joined, and how many more there are.
+std::string JoinSome(const std::vector<std::string>& items) {
+  constexpr size_t kShown = 10;
+  if (items.size() <= kShown) return absl::StrJoin(items, ", ");
+  return absl::StrCat(absl::StrJoin(items.begin(), items.begin() + kShown, ", "), " and ",
+                      items.size() - kShown, " more");
 }
 
 std::string TrialParameterNames(const StudySpec& spec) {
@@ -440,11 +468,30 @@ absl::StatusOr<std::string> Substitute(
     Loc* loc) {
   std::vector<std::pair<std::string, std::string>> replacements;
   for (const auto& [name, value] : values) replacements.emplace_back(Placeholder(name), value);
+  // The output's size first: every placeholder may be used any number of times.
+  std::map<std::string_view, size_t> value_sizes;
+  for (const auto& [placeholder, value] : replacements) value_sizes[placeholder] = value.size();
+  size_t size = text.size();
+  size_t close = text.find('}');  // the first '}' at or after `at` (each found once: linear)
+  for (size_t at = text.find(kParamPrefix); at != std::string_view::npos;
+       at = text.find(kParamPrefix, at + 1)) {
+    if (close < at) close = text.find('}', at);
+    if (close == std::string_view::npos) break;
+    const auto it = value_sizes.find(text.substr(at, close + 1 - at));
+    if (it == value_sizes.end()) continue;
+    size += it->second - std::min(it->second, close + 1 - at);
+    if (size > kMaxRenderedBytes) {
+      return Problem(loc, TemplateStart(spec),
+                     absl::StrCat(what, " is larger than ", kMaxRenderedBytes >> 20,
+                                  " MiB with the ${trialParameters.x} replaced by their values"));
+    }
+    at = close;
+  }
   std::string out = absl::StrReplaceAll(absl::string_view(text.data(), text.size()), replacements);
   const std::vector<std::string> leftovers = LeftoverPlaceholders(out);
   if (!leftovers.empty()) {
     return Problem(loc, FindInStudyFile(spec, leftovers.front()),
-                   absl::StrCat(what, " uses ", absl::StrJoin(leftovers, ", "),
+                   absl::StrCat(what, " uses ", JoinSome(leftovers),
                                 ", which spec.trialTemplate.trialParameters does not define "
                                 "(defined: ",
                                 TrialParameterNames(spec), ")"));
@@ -1092,12 +1139,22 @@ class Checker {
       replacements.emplace_back(Placeholder(tp.name), "test-value");
     }
     const std::string replaced = absl::StrReplaceAll(t.source, replacements);
-    for (const std::string& leftover : LeftoverPlaceholders(replaced)) {
-      Error(
-          path,
-          absl::StrCat(leftover, " is not defined in spec.trialTemplate.trialParameters (defined: ",
-                       TrialParameterNames(spec_), ")"),
-          FindInStudyFile(spec_, leftover));
+    const std::vector<std::string> leftovers = LeftoverPlaceholders(replaced);
+    // One error each for the first few (each is located by a search of the file).
+    constexpr size_t kLocated = 10;
+    for (size_t i = 0; i < leftovers.size() && i < kLocated; ++i) {
+      Error(path,
+            absl::StrCat(leftovers[i],
+                         " is not defined in spec.trialTemplate.trialParameters (defined: ",
+                         TrialParameterNames(spec_), ")"),
+            FindInStudyFile(spec_, leftovers[i]));
+    }
+    if (leftovers.size() > kLocated) {
+      Error(path,
+            absl::StrCat(leftovers.size() - kLocated,
+                         " more ${trialParameters.x} are not defined in "
+                         "spec.trialTemplate.trialParameters"),
+            TemplateStart(spec_));
     }
     absl::StatusOr<json> object = ParseTemplateText(replaced);
     if (!object.ok()) {

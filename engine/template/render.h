@@ -93,14 +93,15 @@ struct RenderedTrial {
 //
 // InvalidArgument, "<file>:<line>[:<column>]: <problem>" (the template's file and position where
 // known), for: a construct outside the Go-template subset, invalid YAML/JSON after rendering, a
-// wrong v1alpha1 name/namespace, an undefined ${trialParameters.x}, a trialParameter whose
-// reference is neither a parameter nor a valid metadata reference, a parameter no trialParameter
-// references ("unable to find parameter from ParameterAssignment in TrialParameters"), an
-// assignment that does not match the trialParameters, an unsupported kind, a missing primary
-// container, a primary container without command/args and no spec.hpt.local.command, a
-// malformed field (env values, GPU limit, activeDeadlineSeconds, an object on the way to a
-// setting that is not a map), or spec.hpt.kubernetes.job settings that ValidateJobSettings
-// rejects (a spec built by hand; the loader rejects them first).
+// rendered text (or spec.hpt.local.command element) larger than 4 MiB, a wrong v1alpha1
+// name/namespace, an undefined ${trialParameters.x}, a trialParameter whose reference is neither
+// a parameter nor a valid metadata reference, a parameter no trialParameter references ("unable
+// to find parameter from ParameterAssignment in TrialParameters"), an assignment that does not
+// match the trialParameters, an unsupported kind, a missing primary container, a primary
+// container without command/args and no spec.hpt.local.command, a malformed field (env values,
+// GPU limit, activeDeadlineSeconds, an object on the way to a setting that is not a map), or
+// spec.hpt.kubernetes.job settings that ValidateJobSettings rejects (a spec built by hand; the
+// loader rejects them first).
 absl::StatusOr<RenderedTrial> RenderTrial(const StudySpec& spec, const TrialContext& ctx);
 
 // Katib's webhook checks of the template, appended to `diagnostics` as errors (file, line and

@@ -30,7 +30,12 @@ std::string Locate(std::string_view text, spec_internal::Loc loc, const std::str
     const size_t end = text.find('\n', begin);
     std::string line(text.substr(begin, end == std::string_view::npos ? end : end - begin));
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    absl::StrAppend(&out, ": \"", line, "\"");
+    // A line that is not UTF-8 would make the message itself unprintable as JSON, and a NUL
+    // byte would cut it short wherever it is read as a C string.
+    if (line.find('\0') == std::string::npos &&
+        spec_internal::FirstNonUtf8Byte(line) == absl::string_view::npos) {
+      absl::StrAppend(&out, ": \"", line, "\"");
+    }
   }
   return out;
 }

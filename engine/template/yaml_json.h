@@ -20,10 +20,11 @@
 
 namespace hpt::engine {
 
-// Parses exactly one YAML document. InvalidArgument when the text is not valid YAML, is empty,
-// holds more than one document, repeats a mapping key, uses a non-scalar key, nests deeper than
-// 100 levels or expands (through aliases) to more than a million values; the message gives the
-// line and column (1-based) and quotes that line of `text` where there is one.
+// Parses exactly one YAML document. InvalidArgument when the text is not valid YAML, is not UTF-8
+// (or holds a NUL byte, or the escapes \N or \_ that yaml-cpp decodes wrongly), is empty, holds
+// more than one document, repeats a mapping key, uses a non-scalar key, nests deeper than 100
+// levels or expands (through aliases) to more than a million values; the message gives the line
+// and column (1-based) and quotes that line of `text` where there is one (UTF-8 without NUL).
 absl::StatusOr<nlohmann::json> YamlToJson(std::string_view text);
 
 }  // namespace hpt::engine

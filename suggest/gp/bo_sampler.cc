@@ -62,7 +62,10 @@ absl::StatusOr<Options> ParseOptions(const AlgorithmSpec& algo) {
   if (absl::Status s = internal::CheckNoDuplicateSettings(algo); !s.ok()) return s;
   Options o;
   bool initial_set = false;
-  for (const auto& [key, value] : algo.settings) {
+  for (const auto& setting : algo.settings) {
+    // Named references, not a structured binding: clang 14 cannot capture bindings in lambdas.
+    const std::string& key = setting.first;
+    const std::string& value = setting.second;
     auto bad = [&](absl::string_view allowed) {
       return internal::BadSettingValue(algo, key, value, allowed);
     };
