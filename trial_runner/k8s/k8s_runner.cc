@@ -316,6 +316,9 @@ class K8sRunner::Impl {
     // pods, which the pod watch may not have delivered yet), or a status decided without it.
     json ended_job;
     std::optional<RunStatus> decided;
+    // kDone: the pod whose log is the trial's, when it was not copied (no log_path yet: an
+    // adopted trial that ended before the engine attached to it).
+    std::string uncopied_log_pod;
   };
 
   struct Cache {
@@ -462,6 +465,7 @@ class K8sRunner::Impl {
       Trial& t = *it->second;
       t.status = std::move(final_status);
       absl::StrAppend(&t.status.message, note);
+      if (copy.log_path.empty()) t.uncopied_log_pod = log_pod;
       t.stage = Stage::kDone;
     }
   }
@@ -775,12 +779,28 @@ absl::Status K8sRunner::Impl::Launch(const TrialLaunch& l) {
     if (it != trials_.end() && it->second->adopted && it->second->attempt == l.attempt &&
         it->second->ns == ns && it->second->job_name == job_name) {
       // The engine takes up a trial this runner adopted: attach what it knows (where the log
-      // goes); the Job is not created again.
-      Trial& known = *it->second;
-      known.log_path = l.log_path;
-      known.status.log_path = l.log_path;
-      if (!l.primary_container.empty()) known.primary_container = primary_name;
-      known.adopted = false;
+      // goes); the Job is not created again. A trial that ended meanwhile gets its log now.
+      Trial* known = it->second.get();
+      if (!l.primary_container.empty()) known->primary_container = primary_name;
+      known->adopted = false;
+      mu_.AwaitWithTimeout(absl::Condition(
+                               +[](Trial* t) { return t->stage != Stage::kFinishing; }, known),
+                           absl::Seconds(30));
+      known->log_path = l.log_path;
+      known->status.log_path = l.log_path;
+      if (known->stage != Stage::kDone || known->uncopied_log_pod.empty() || l.log_path.empty()) {
+        return absl::OkStatus();
+      }
+      Trial copy = *known;
+      const std::string pod = std::exchange(known->uncopied_log_pod, "");
+      mu_.Unlock();
+      absl::Status copied = CopyLog(copy, pod);
+      mu_.Lock();
+      auto again = trials_.find(l.trial_name);
+      if (!copied.ok() && again != trials_.end() && again->second.get() == known) {
+        absl::StrAppend(&known->status.message,
+                        "; the log could not be copied: ", copied.message());
+      }
       return absl::OkStatus();
     }
     if (it != trials_.end()) {

@@ -552,9 +552,14 @@ TEST_F(K8sRunnerTest, AdoptReattachesAfterARestart) {
                   ->SetJobStatus(kNs, "mnist-00002",
                                  {{"conditions", {{{"type", "Complete"}, {"status", "True"}}}}})
                   .ok());
+  ASSERT_TRUE(server_->SetPodLog(kNs, "p2", "loss=0.25\n", "train").ok());
   WaitFor(runner.get(), "mnist-00002",
           [](const RunStatus& s) { return s.phase == RunPhase::kSucceeded; });
   EXPECT_FALSE(server_->Get("secrets", kNs, "mnist-00002-hpt-token-2").has_value());
+  // The engine attaches to it only now: the log it missed is copied at the attach.
+  ASSERT_TRUE(runner->Launch(Launch("mnist-00002", 2)).ok());
+  EXPECT_EQ(ReadFile(dir_ / "mnist-00002" / "trial.log"), "loss=0.25\n");
+  EXPECT_EQ(server_->Jobs(kNs).size(), 3u);  // attached, not created again
   ASSERT_TRUE(runner->Cancel("mnist-00001").ok());
   EXPECT_FALSE(server_->Get("jobs", kNs, "mnist-00001").has_value());
   EXPECT_TRUE(server_->Get("jobs", kNs, "other-00001").has_value());
