@@ -17,7 +17,7 @@ Executor::~Executor() {
   for (std::thread& t : workers_) t.join();
 }
 
-void Executor::Submit(std::function<void()> fn) {
+void Executor::Submit(absl::AnyInvocable<void() &&> fn) {
   {
     std::lock_guard<std::mutex> l(mu_);
     queue_.push_back(std::move(fn));
@@ -27,7 +27,7 @@ void Executor::Submit(std::function<void()> fn) {
 
 void Executor::Work() {
   for (;;) {
-    std::function<void()> fn;
+    absl::AnyInvocable<void() &&> fn;
     {
       std::unique_lock<std::mutex> l(mu_);
       cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
@@ -35,7 +35,7 @@ void Executor::Work() {
       fn = std::move(queue_.front());
       queue_.pop_front();
     }
-    fn();
+    std::move(fn)();
   }
 }
 

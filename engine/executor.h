@@ -11,10 +11,11 @@
 
 #include <condition_variable>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/functional/any_invocable.h"
 
 namespace hpt::engine {
 
@@ -25,15 +26,16 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
   ~Executor();
 
-  void Submit(std::function<void()> fn);
+  // Queues `fn` (move-only closures are fine).
+  void Submit(absl::AnyInvocable<void() &&> fn);
 
  private:
   void Work();
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  std::deque<absl::AnyInvocable<void() &&>> queue_;  // guarded by mu_
+  bool stopping_ = false;                            // guarded by mu_
   std::vector<std::thread> workers_;
 };
 

@@ -7,12 +7,16 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "engine/executor.h"
@@ -27,6 +31,9 @@ namespace hpt::engine {
 namespace {
 
 using tracker::TrialRecord;
+
+// Trials whose id and token hash the server keeps (more: the cache starts over).
+constexpr size_t kMaxCachedTrials = 1 << 16;
 
 int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -50,6 +57,13 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
   Impl(tracker::TrialStore* s, MetricsServerOptions o)
       : store(s), options(o), pool(o.worker_threads) {}
 
+  // What a report needs to know about a trial; none of it ever changes.
+  struct TrialKey {
+    int64_t id = 0;
+    std::string token_hash;
+  };
+  using Done = absl::AnyInvocable<void(absl::StatusOr<tracker::AppendResult>) &&>;
+
   tracker::TrialStore* store;
   MetricsServerOptions options;
   Executor pool;
@@ -57,36 +71,95 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
   std::mutex types_mu;
   std::map<int64_t, std::map<std::string, std::string>> param_types;  // by study id
 
-  // Finds a trial that may still report. NOT_FOUND / FAILED_PRECONDITION otherwise.
-  absl::StatusOr<TrialRecord> ReportableTrial(const std::string& name) {
+  // Trials that reported, by name, so that a report costs no read. Bounded; refilled on demand.
+  std::mutex trials_mu;
+  std::unordered_map<std::string, TrialKey> trials;  // guarded by trials_mu
+
+  // Finds a trial by name (the trial_id of the API). NOT_FOUND when there is none.
+  absl::StatusOr<TrialRecord> FindTrialByName(const std::string& name) {
     if (name.empty()) return absl::InvalidArgumentError("trial_id is empty (set HPT_TRIAL_ID)");
     absl::StatusOr<TrialRecord> t = store->FindTrial(name);
     if (!t.ok()) {
-      if (absl::IsNotFound(t.status())) {
-        return absl::NotFoundError(absl::StrCat("unknown trial \"", name, "\""));
-      }
+      if (absl::IsNotFound(t.status())) return UnknownTrial(name);
       return t.status();
     }
     return t;
   }
 
+  static absl::Status UnknownTrial(const std::string& name) {
+    return absl::NotFoundError(absl::StrCat("unknown trial \"", name, "\""));
+  }
+
   absl::Status CheckToken(const TrialRecord& t, const std::string& token) {
-    if (t.token_hash.empty() || !TokenMatches(token, t.token_hash)) {
+    return CheckToken(t.name, t.token_hash, token);
+  }
+  static absl::Status CheckToken(const std::string& name, const std::string& token_hash,
+                                 const std::string& token) {
+    if (token_hash.empty() || !TokenMatches(token, token_hash)) {
       return absl::PermissionDeniedError(
-          absl::StrCat("wrong token for trial \"", t.name, "\" (use HPT_TRIAL_TOKEN)"));
+          absl::StrCat("wrong token for trial \"", name, "\" (use HPT_TRIAL_TOKEN)"));
     }
     return absl::OkStatus();
   }
 
-  absl::Status CheckOpen(const TrialRecord& t) {
-    if (tracker::IsTerminal(t.state)) {
-      return absl::FailedPreconditionError(absl::StrCat("trial \"", t.name, "\" already finished (",
-                                                        tracker::TrialStateName(t.state), ")"));
+  // Runs `fn` with trial `name`'s key and whether it came from the cache: at once when it is
+  // cached (unless `fresh`), else on the pool after a read (a report for a known trial never
+  // waits for a thread).
+  void WithTrial(const std::string& name, bool fresh,
+                 absl::AnyInvocable<void(absl::StatusOr<TrialKey>, bool cached) &&> fn) {
+    if (name.empty()) {
+      std::move(fn)(absl::InvalidArgumentError("trial_id is empty (set HPT_TRIAL_ID)"), false);
+      return;
     }
-    return absl::OkStatus();
+    std::optional<TrialKey> cached;
+    if (!fresh) {
+      std::lock_guard<std::mutex> l(trials_mu);
+      auto it = trials.find(name);
+      if (it != trials.end()) cached = it->second;
+    }
+    if (cached.has_value()) {  // run outside the lock
+      std::move(fn)(*std::move(cached), true);
+      return;
+    }
+    pool.Submit([this, name, fn = std::move(fn)]() mutable {
+      absl::StatusOr<TrialRecord> t = FindTrialByName(name);
+      if (!t.ok()) {
+        Forget(name);
+        std::move(fn)(t.status(), false);
+        return;
+      }
+      TrialKey key{.id = t->id, .token_hash = t->token_hash};
+      {
+        std::lock_guard<std::mutex> l(trials_mu);
+        if (trials.size() >= kMaxCachedTrials) trials.clear();
+        trials.insert_or_assign(name, key);
+      }
+      std::move(fn)(std::move(key), false);
+    });
   }
 
-  absl::StatusOr<tracker::AppendResult> HandleReport(const hpt::v1::ReportRequest& req) {
+  void Forget(const std::string& name) {
+    std::lock_guard<std::mutex> l(trials_mu);
+    trials.erase(name);
+  }
+
+  // Appends `points` for trial `name` once committed (refused for a finished trial) and hands
+  // the outcome to `done`. A trial that vanished from the file is forgotten.
+  void Append(const std::string& name, int64_t trial_id, uint64_t seq,
+              std::vector<tracker::MetricPoint> points, Done done) {
+    store->AppendMetricsAsync(
+        trial_id, seq, std::move(points), {.require_open = true},
+        [this, name, done = std::move(done)](absl::StatusOr<tracker::AppendResult> r) mutable {
+          if (absl::IsNotFound(r.status())) {
+            Forget(name);
+            r = UnknownTrial(name);
+          }
+          std::move(done)(std::move(r));
+        });
+  }
+
+  // The points of `req`, validated. INVALID_ARGUMENT names the first bad point.
+  absl::StatusOr<std::vector<tracker::MetricPoint>> PointsOf(const hpt::v1::ReportRequest& req) {
     if (req.points_size() > options.max_points_per_request) {
       return absl::InvalidArgumentError(absl::StrCat("request has ", req.points_size(),
                                                      " points; at most ",
@@ -97,25 +170,74 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
     const int64_t now = NowMs();
     for (int i = 0; i < req.points_size(); ++i) {
       const hpt::v1::MetricPoint& p = req.points(i);
-      const std::string where = absl::StrCat("points[", i, "]");
-      if (absl::Status s = CheckName(p.name(), options.max_metric_name_bytes, where); !s.ok()) {
-        return s;
+      if (p.name().empty() || static_cast<int>(p.name().size()) > options.max_metric_name_bytes) {
+        return CheckName(p.name(), options.max_metric_name_bytes, absl::StrCat("points[", i, "]"));
       }
       if (!std::isfinite(p.value())) {
-        return absl::InvalidArgumentError(absl::StrCat(where, ".value of \"", p.name(), "\" is ",
-                                                       p.value(), "; values must be finite"));
+        return absl::InvalidArgumentError(absl::StrCat("points[", i, "].value of \"", p.name(),
+                                                       "\" is ", p.value(),
+                                                       "; values must be finite"));
       }
-      tracker::MetricPoint mp{.name = p.name(),
-                              .value = p.value(),
-                              .time_ms = p.time_unix_ms() > 0 ? p.time_unix_ms() : now};
+      if (p.has_step() && (p.step() < 0 || p.step() == std::numeric_limits<int64_t>::max())) {
+        return absl::InvalidArgumentError(absl::StrCat("points[", i, "].step of \"", p.name(),
+                                                       "\" is ", p.step(),
+                                                       "; steps must be in [0, 2^63 - 1)"));
+      }
+      tracker::MetricPoint& mp = points.emplace_back();
+      mp.name = p.name();
+      mp.value = p.value();
+      mp.time_ms = p.time_unix_ms() > 0 ? p.time_unix_ms() : now;
       if (p.has_step()) mp.step = p.step();
-      points.push_back(std::move(mp));
     }
-    absl::StatusOr<TrialRecord> t = ReportableTrial(req.trial_id());
-    if (!t.ok()) return t.status();
-    if (absl::Status s = CheckToken(*t, req.token()); !s.ok()) return s;
-    if (absl::Status s = CheckOpen(*t); !s.ok()) return s;
-    return store->AppendMetrics(t->id, req.seq(), points);
+    return points;
+  }
+
+  // One report, from Report or ReportStream: validated here, checked against the trial's token,
+  // and stored; `done` runs once the points are committed (on a store thread) or at once when
+  // the report is refused. Never blocks.
+  void HandleReport(const hpt::v1::ReportRequest& req, Done done) {
+    absl::StatusOr<std::vector<tracker::MetricPoint>> points = PointsOf(req);
+    if (!points.ok()) {
+      std::move(done)(points.status());
+      return;
+    }
+    Authorized(req.trial_id(), req.token(),
+               [this, name = req.trial_id(), seq = req.seq(), points = *std::move(points),
+                done = std::move(done)](absl::StatusOr<TrialKey> key) mutable {
+                 if (!key.ok()) {
+                   std::move(done)(key.status());
+                   return;
+                 }
+                 Append(name, key->id, seq, std::move(points), std::move(done));
+               });
+  }
+
+  // Runs `fn` with trial `name`'s key once `token` is its token, or with the refusal. A token
+  // that does not match the cached hash is checked once more against the file, so that a trial
+  // made anew under an old name (new token) is never refused for a stale cache entry.
+  void Authorized(const std::string& name, const std::string& token,
+                  absl::AnyInvocable<void(absl::StatusOr<TrialKey>) &&> fn) {
+    WithTrial(
+        name, /*fresh=*/false,
+        [this, name, token, fn = std::move(fn)](absl::StatusOr<TrialKey> key, bool cached) mutable {
+          key = WithToken(std::move(key), name, token);
+          if (!cached || !absl::IsPermissionDenied(key.status())) {
+            std::move(fn)(std::move(key));
+            return;
+          }
+          WithTrial(name, /*fresh=*/true,
+                    [name, token, fn = std::move(fn)](absl::StatusOr<TrialKey> key, bool) mutable {
+                      std::move(fn)(WithToken(std::move(key), name, token));
+                    });
+        });
+  }
+
+  // `key`, or PERMISSION_DENIED when `token` is not its trial's token.
+  static absl::StatusOr<TrialKey> WithToken(absl::StatusOr<TrialKey> key, const std::string& name,
+                                            const std::string& token) {
+    if (!key.ok()) return key;
+    if (absl::Status s = CheckToken(name, key->token_hash, token); !s.ok()) return s;
+    return key;
   }
 
   // ---- hpt.v1.MetricsService ----
@@ -123,8 +245,7 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
                                    const hpt::v1::ReportRequest* req,
                                    hpt::v1::ReportResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    pool.Submit([this, reactor, req, resp] {
-      absl::StatusOr<tracker::AppendResult> r = HandleReport(*req);
+    HandleReport(*req, [reactor, req, resp](absl::StatusOr<tracker::AppendResult> r) {
       if (r.ok()) {
         resp->set_seq(req->seq());
         resp->set_stored(r->stored);
@@ -145,8 +266,8 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
         Finish(grpc::Status::OK);
         return;
       }
-      impl_->pool.Submit([this] {
-        absl::StatusOr<tracker::AppendResult> r = impl_->HandleReport(req_);
+      // The next message is read only after this one is committed.
+      impl_->HandleReport(req_, [this](absl::StatusOr<tracker::AppendResult> r) {
         if (!r.ok()) {
           Finish(ToGrpcStatus(r.status()));
           return;
@@ -191,7 +312,7 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     pool.Submit([this, reactor, req, resp] {
       absl::Status s = [&]() -> absl::Status {
-        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_id());
+        absl::StatusOr<TrialRecord> t = FindTrialByName(req->trial_id());
         if (!t.ok()) return t.status();
         if (absl::Status c = CheckToken(*t, req->token()); !c.ok()) return c;
         absl::StatusOr<tracker::StudyRecord> study = store->GetStudy(t->study_id);
@@ -222,50 +343,63 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
       grpc::CallbackServerContext* ctx, const api::v1::beta1::ReportObservationLogRequest* req,
       api::v1::beta1::ReportObservationLogReply*) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    pool.Submit([this, reactor, req] {
-      absl::Status s = [&]() -> absl::Status {
-        const auto& logs = req->observation_log().metric_logs();
-        if (logs.size() > options.max_points_per_request) {
-          return absl::InvalidArgumentError(absl::StrCat("request has ", logs.size(),
-                                                         " metric logs; at most ",
-                                                         options.max_points_per_request));
-        }
-        std::vector<tracker::MetricPoint> points;
-        const int64_t now = NowMs();
-        for (int i = 0; i < logs.size(); ++i) {
-          const auto& log = logs[i];
-          const std::string where = absl::StrCat("observation_log.metric_logs[", i, "]");
-          if (absl::Status c =
-                  CheckName(log.metric().name(), options.max_metric_name_bytes, where + ".metric");
-              !c.ok()) {
-            return c;
-          }
-          std::optional<double> v = runner::ParseMetricValue(log.metric().value());
-          if (!v) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(where, ".metric.value of \"", log.metric().name(), "\" is \"",
-                             log.metric().value(), "\"; must be a finite number"));
-          }
-          int64_t time_ms = now;
-          if (!log.time_stamp().empty()) {
-            std::optional<int64_t> t = runner::ParseRfc3339Millis(log.time_stamp());
-            if (!t) {
-              return absl::InvalidArgumentError(
-                  absl::StrCat(where, ".time_stamp \"", log.time_stamp(),
-                               "\" is not an RFC3339 time (e.g. 2024-01-02T03:04:05Z)"));
-            }
-            time_ms = *t;
-          }
-          points.push_back({.name = log.metric().name(), .value = *v, .time_ms = time_ms});
-        }
-        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_name());
-        if (!t.ok()) return t.status();
-        if (absl::Status c = CheckOpen(*t); !c.ok()) return c;
-        return store->AppendMetrics(t->id, 0, points).status();
-      }();
-      reactor->Finish(ToGrpcStatus(s));
-    });
+    absl::StatusOr<std::vector<tracker::MetricPoint>> points = KatibPoints(*req);
+    if (!points.ok()) {
+      reactor->Finish(ToGrpcStatus(points.status()));
+      return reactor;
+    }
+    WithTrial(req->trial_name(), /*fresh=*/false,
+              [this, reactor, name = req->trial_name(), points = *std::move(points)](
+                  absl::StatusOr<TrialKey> key, bool) mutable {
+                if (!key.ok()) {
+                  reactor->Finish(ToGrpcStatus(key.status()));
+                  return;
+                }
+                Append(name, key->id, 0, std::move(points),
+                       [reactor](absl::StatusOr<tracker::AppendResult> r) {
+                         reactor->Finish(ToGrpcStatus(r.status()));
+                       });
+              });
     return reactor;
+  }
+
+  // The points of a Katib report, validated.
+  absl::StatusOr<std::vector<tracker::MetricPoint>> KatibPoints(
+      const api::v1::beta1::ReportObservationLogRequest& req) {
+    const auto& logs = req.observation_log().metric_logs();
+    if (logs.size() > options.max_points_per_request) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "request has ", logs.size(), " metric logs; at most ", options.max_points_per_request));
+    }
+    std::vector<tracker::MetricPoint> points;
+    const int64_t now = NowMs();
+    for (int i = 0; i < logs.size(); ++i) {
+      const auto& log = logs[i];
+      const std::string where = absl::StrCat("observation_log.metric_logs[", i, "]");
+      if (absl::Status c =
+              CheckName(log.metric().name(), options.max_metric_name_bytes, where + ".metric");
+          !c.ok()) {
+        return c;
+      }
+      std::optional<double> v = runner::ParseMetricValue(log.metric().value());
+      if (!v) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".metric.value of \"", log.metric().name(), "\" is \"",
+                         log.metric().value(), "\"; must be a finite number"));
+      }
+      int64_t time_ms = now;
+      if (!log.time_stamp().empty()) {
+        std::optional<int64_t> t = runner::ParseRfc3339Millis(log.time_stamp());
+        if (!t) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ".time_stamp \"", log.time_stamp(),
+                           "\" is not an RFC3339 time (e.g. 2024-01-02T03:04:05Z)"));
+        }
+        time_ms = *t;
+      }
+      points.push_back({.name = log.metric().name(), .value = *v, .time_ms = time_ms});
+    }
+    return points;
   }
 
   grpc::ServerUnaryReactor* GetObservationLog(
@@ -274,7 +408,7 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     pool.Submit([this, reactor, req, resp] {
       absl::Status s = [&]() -> absl::Status {
-        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_name());
+        absl::StatusOr<TrialRecord> t = FindTrialByName(req->trial_name());
         if (!t.ok()) return t.status();
         int64_t lo = INT64_MIN, hi = INT64_MAX;
         for (auto [text, bound] : {std::pair{&req->start_time(), &lo}, {&req->end_time(), &hi}}) {
@@ -312,7 +446,7 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     pool.Submit([this, reactor, req] {
       absl::Status s = [&]() -> absl::Status {
-        absl::StatusOr<TrialRecord> t = ReportableTrial(req->trial_name());
+        absl::StatusOr<TrialRecord> t = FindTrialByName(req->trial_name());
         if (!t.ok()) return t.status();
         return store->DeleteMetrics(t->id);
       }();
@@ -330,6 +464,10 @@ MetricsServer::~MetricsServer() { Shutdown(); }
 absl::StatusOr<int> MetricsServer::Start(const std::string& address) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
+  // Without SO_REUSEPORT: a second server on a taken port fails here instead of silently sharing
+  // it, and two servers asking for port 0 never get the same one (gRPC's default would let
+  // reports reach the wrong process).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxReceiveMessageSize(impl_->options.max_message_bytes);
@@ -338,7 +476,8 @@ absl::StatusOr<int> MetricsServer::Start(const std::string& address) {
   server_ = builder.BuildAndStart();
   if (!server_ || port == 0) {
     server_.reset();
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", address, " (address in use by another process, or not this host's)"));
   }
   return port;
 }

@@ -6,10 +6,16 @@
 //   ...
 //   server.Shutdown();
 //
-// A report is acknowledged only after its points are committed (TrialStore::AppendMetrics), and
-// commits run on a worker pool, never on a gRPC thread. Status codes: NOT_FOUND (unknown trial),
-// PERMISSION_DENIED (wrong token), FAILED_PRECONDITION (trial already finished), INVALID_ARGUMENT
-// (NaN/Inf, bad names, too many points). Thread-safe.
+// A report is acknowledged only after its points are committed (TrialStore::AppendMetricsAsync),
+// and no gRPC thread ever waits: a report for a trial the server already knows (id and token hash
+// are kept in memory; neither ever changes) is validated in the gRPC reaction and queued for the
+// tracker's writer, and the call is finished from the tracker's completion thread after the
+// commit; reads (a trial seen for the first time, GetAssignment, Katib's reads) run on a worker
+// pool. Whether the trial has finished is decided in the transaction that would store the points.
+// Status codes: NOT_FOUND (unknown trial), PERMISSION_DENIED (wrong token), FAILED_PRECONDITION
+// (trial already finished), INVALID_ARGUMENT (NaN/Inf, empty or oversize names, too many points),
+// RESOURCE_EXHAUSTED (a message over max_message_bytes, from gRPC), UNAVAILABLE (retry).
+// Thread-safe.
 #ifndef HPT_ENGINE_METRICS_SERVICE_H_
 #define HPT_ENGINE_METRICS_SERVICE_H_
 
@@ -29,7 +35,7 @@ struct MetricsServerOptions {
   int max_points_per_request = 10000;  // more -> INVALID_ARGUMENT
   int max_metric_name_bytes = 256;     // longer -> INVALID_ARGUMENT
   int max_message_bytes = 4 << 20;     // gRPC receive limit (RESOURCE_EXHAUSTED beyond it)
-  int worker_threads = 4;              // threads that wait on SQLite commits
+  int worker_threads = 4;              // threads for reads (first report of a trial, queries)
 };
 
 class MetricsServer {

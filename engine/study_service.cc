@@ -267,6 +267,7 @@ absl::StatusOr<int> AdminServer::Start() {
             : "the admin token must be at least 16 characters");
   }
   grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   if (!options_.unix_socket.empty()) {
     std::error_code ec;
     std::filesystem::remove(options_.unix_socket, ec);  // a stale socket from an earlier run

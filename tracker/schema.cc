@@ -99,6 +99,36 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_study ON events(study_id);
 )sql"},
+    // Metric points clustered by (trial, metric): one B-tree instead of a rowid table plus an index
+    // on (trial_id, name_id, step), which every insert from interleaved trials had to update in a
+    // different place (bench/RESULTS.md, "hptd metric intake"). `ord` is the insertion order
+    // (unique in the file; the old rowid for migrated points), so a metric's history is read from
+    // the key in insertion order; metric_ord holds the next one, so that it never needs a scan.
+    // No foreign keys: they cost two lookups per point, and the writer checks the trial once per
+    // batch in the same transaction (name ids come from metric_names only); the trigger keeps
+    // ON DELETE CASCADE's meaning for trials.
+    {2, "metric points keyed by (trial, metric, insertion order)", R"sql(
+CREATE TABLE metric_points (
+  trial_id INTEGER NOT NULL,  -- trials.id
+  name_id  INTEGER NOT NULL,  -- metric_names.id
+  ord      INTEGER NOT NULL,
+  step     INTEGER NOT NULL,
+  value    REAL    NOT NULL,
+  time_ms  INTEGER NOT NULL,
+  PRIMARY KEY (trial_id, name_id, ord)
+) WITHOUT ROWID;
+INSERT INTO metric_points (trial_id, name_id, ord, step, value, time_ms)
+  SELECT trial_id, name_id, id, step, value, time_ms FROM metrics ORDER BY trial_id, name_id, id;
+CREATE TABLE metric_ord (
+  next INTEGER NOT NULL
+);
+INSERT INTO metric_ord (next) SELECT COALESCE(MAX(id), 0) + 1 FROM metrics;
+DROP TABLE metrics;
+ALTER TABLE metric_points RENAME TO metrics;
+CREATE TRIGGER metrics_of_deleted_trial AFTER DELETE ON trials BEGIN
+  DELETE FROM metrics WHERE trial_id = old.id;
+END;
+)sql"},
 };
 
 constexpr bool VersionsAreConsecutive() {

@@ -1,5 +1,7 @@
 #include "tracker/sqlite_store.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -9,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "tracker/schema.h"
 
 namespace hpt::tracker {
@@ -23,7 +26,15 @@ constexpr size_t kMaxIdleReaders = 8;
 // Bounds on the writer's caches (they are refilled from the database when cleared).
 constexpr size_t kMaxCachedNames = 1 << 16;
 constexpr size_t kMaxCachedSteps = 1 << 18;
-constexpr size_t kMaxKnownTrials = 1 << 16;
+// With background checkpoints: a checkpoint is asked for each time the WAL has grown by this many
+// pages (SQLite's own automatic checkpoints run at 1000; fewer, larger checkpoints copy a page
+// rewritten by several commits once: a third less checkpoint time per point at 4000), and past
+// kWalBoundFrames pages (64 MiB at SQLite's default 4 KiB pages) the writer checkpoints itself.
+constexpr int kCheckpointFrames = 4000;
+constexpr int kWalBoundFrames = 16384;
+// The writer connection's page cache: the hot leaves of a thousand trials' metrics fit, so a
+// group commit reads no page back from the file (SQLite's default is 2 MiB).
+constexpr int kWriterCacheKib = 64 << 10;
 // Up to this many trials get their params with one query each; more with one query per study.
 constexpr size_t kParamsPerTrialLimit = 32;
 
@@ -226,6 +237,12 @@ absl::StatusOr<std::vector<TrialRecord>> LoadTrials(Db& db, int64_t study_id,
 }
 
 absl::Status ValidatePoint(const MetricPoint& p, size_t index) {
+  const bool step_ok =
+      !p.step.has_value() || (*p.step >= 0 && *p.step != std::numeric_limits<int64_t>::max());
+  if (!p.name.empty() && p.name.size() <= kMaxMetricNameBytes && std::isfinite(p.value) &&
+      step_ok && p.time_ms >= 0) {
+    return absl::OkStatus();  // the common case, without formatting anything
+  }
   const std::string where = absl::StrCat("metric point ", index);
   if (p.name.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(where, " has an empty name"));
@@ -265,14 +282,40 @@ void MergeInto(const Map& from, Map& into) {
   for (const auto& [k, v] : from) into[k] = v;
 }
 
+// Names the calling thread for top -H, perf and /proc (at most 15 characters).
+void NameThisThread(const char* name) {
+#ifdef __linux__
+  pthread_setname_np(pthread_self(), name);
+#else
+  (void)name;
+#endif
+}
+
 }  // namespace
 
 // ---- open / close ----
 
 SqliteStore::SqliteStore(const StoreOptions& options, std::string path,
-                         std::unique_ptr<sqlite::Db> writer)
-    : options_(options), path_(std::move(path)), writer_db_(std::move(writer)) {
-  writer_thread_ = std::thread([this] { WriterLoop(); });
+                         std::unique_ptr<sqlite::Db> writer,
+                         std::unique_ptr<sqlite::Db> checkpointer)
+    : options_(options),
+      path_(std::move(path)),
+      writer_db_(std::move(writer)),
+      checkpoint_db_(std::move(checkpointer)) {
+  if (checkpoint_db_ != nullptr) {
+    checkpoint_thread_ = std::thread([this] {
+      NameThisThread("hpt-checkpoint");
+      CheckpointLoop();
+    });
+  }
+  writer_thread_ = std::thread([this] {
+    NameThisThread("hpt-writer");
+    WriterLoop();
+  });
+  completion_thread_ = std::thread([this] {
+    NameThisThread("hpt-completion");
+    CompletionLoop();
+  });
 }
 
 SqliteStore::~SqliteStore() {
@@ -280,7 +323,15 @@ SqliteStore::~SqliteStore() {
     absl::MutexLock lock(&queue_mu_);
     closing_ = true;
   }
+  // The writer drains the queue, then the completion thread runs every callback.
   if (writer_thread_.joinable()) writer_thread_.join();
+  if (completion_thread_.joinable()) completion_thread_.join();
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  // The last connection to close copies what is left of the WAL and removes it.
 }
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const StoreOptions& options,
@@ -323,10 +374,23 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const StoreOption
   }
   if (s.ok()) s = (*db)->Exec(absl::StrCat("PRAGMA synchronous = ", opts.synchronous).c_str());
   if (s.ok()) s = (*db)->Exec("PRAGMA foreign_keys = ON");
+  if (s.ok()) s = (*db)->Exec(absl::StrCat("PRAGMA cache_size = -", kWriterCacheKib).c_str());
   if (s.ok()) s = sqlite::Migrate(**db);
+  std::unique_ptr<Db> checkpointer;
+  if (s.ok() && opts.background_checkpoints) {
+    absl::StatusOr<std::unique_ptr<Db>> c =
+        Db::Open(path, Db::Mode::kReadWriteCreate, opts.busy_timeout_ms);
+    s = c.status();
+    if (s.ok()) s = (*c)->Exec(absl::StrCat("PRAGMA synchronous = ", opts.synchronous).c_str());
+    if (s.ok()) {
+      checkpointer = *std::move(c);
+      (*db)->TrackWalSize();  // no more automatic checkpoints on the writer connection
+    }
+  }
   if (!s.ok()) return s;
 
-  std::unique_ptr<SqliteStore> store(new SqliteStore(opts, path, *std::move(db)));
+  std::unique_ptr<SqliteStore> store(
+      new SqliteStore(opts, path, *std::move(db), std::move(checkpointer)));
   {
     // Open the first reader now, so that a problem shows here rather than at the first read.
     absl::StatusOr<Reader> reader = store->AcquireReader();
@@ -384,21 +448,9 @@ absl::Status SqliteStore::WithWriteTransaction(absl::FunctionRef<absl::Status(sq
   absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
   if (!txn.ok()) return txn.status();
   if (absl::Status s = fn(db); !s.ok()) return s;
-  return txn->Commit();
-}
-
-absl::Status SqliteStore::CheckTrialExists(int64_t trial_id) {
-  {
-    absl::MutexLock lock(&read_mu_);
-    if (known_trials_.contains(trial_id)) return absl::OkStatus();
-  }
-  absl::StatusOr<Reader> reader = AcquireReader();
-  if (!reader.ok()) return reader.status();
-  if (absl::Status s = TrialExists(reader->db(), trial_id); !s.ok()) return s;
-  absl::MutexLock lock(&read_mu_);
-  if (known_trials_.size() >= kMaxKnownTrials) known_trials_.clear();
-  known_trials_.insert(trial_id);
-  return absl::OkStatus();
+  absl::Status s = txn->Commit();
+  if (s.ok()) AfterCommit();
+  return s;
 }
 
 // ---- studies ----
@@ -661,43 +713,71 @@ absl::Status SqliteStore::SetTrialState(int64_t trial_id, TrialState state,
 
 absl::StatusOr<AppendResult> SqliteStore::AppendMetrics(int64_t trial_id, uint64_t seq,
                                                         const std::vector<MetricPoint>& points) {
-  for (size_t i = 0; i < points.size(); ++i) {
-    if (absl::Status s = ValidatePoint(points[i], i); !s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("metrics for trial ", trial_id, ": ", s.message()));
+  absl::Notification finished;
+  absl::StatusOr<AppendResult> result;
+  auto pending = std::make_unique<PendingAppend>();
+  pending->trial_id = trial_id;
+  pending->seq = seq;
+  pending->points = &points;  // this caller waits until `done` ran
+  pending->done = [&](absl::StatusOr<AppendResult> r) {
+    result = std::move(r);
+    finished.Notify();
+  };
+  Enqueue(std::move(pending));
+  finished.WaitForNotification();
+  return result;
+}
+
+void SqliteStore::AppendMetricsAsync(int64_t trial_id, uint64_t seq,
+                                     std::vector<MetricPoint> points, const AppendOptions& options,
+                                     AppendCallback done) {
+  auto pending = std::make_unique<PendingAppend>();
+  pending->trial_id = trial_id;
+  pending->seq = seq;
+  pending->owned = std::move(points);
+  pending->points = &pending->owned;
+  pending->options = options;
+  pending->done = std::move(done);
+  Enqueue(std::move(pending));
+}
+
+void SqliteStore::Enqueue(std::unique_ptr<PendingAppend> p) {
+  absl::Status refused;
+  for (size_t i = 0; i < p->points->size() && refused.ok(); ++i) {
+    if (absl::Status s = ValidatePoint((*p->points)[i], i); !s.ok()) {
+      refused = absl::InvalidArgumentError(
+          absl::StrCat("metrics for trial ", p->trial_id, ": ", s.message()));
     }
   }
-  if (absl::Status s = CheckTrialExists(trial_id); !s.ok()) return s;
-  if (points.empty() && seq == 0) return AppendResult{};
-
-  PendingAppend pending;
-  pending.trial_id = trial_id;
-  pending.seq = seq;
-  pending.points = &points;
-  absl::MutexLock lock(&queue_mu_);
-  if (closing_) return absl::UnavailableError(absl::StrCat("the store of ", path_, " is closing"));
-  queue_.push_back(&pending);
-  queue_mu_.Await(absl::Condition(&pending.done));
-  return std::move(pending.result);
+  if (refused.ok()) {
+    absl::MutexLock lock(&queue_mu_);
+    if (!closing_) {
+      queue_.push_back(std::move(p));
+      return;
+    }
+    refused = absl::UnavailableError(absl::StrCat("the store of ", path_, " is closing"));
+  }
+  std::move(p->done)(std::move(refused));
 }
 
 bool SqliteStore::QueueReady() const { return !queue_.empty() || closing_; }
 
+bool SqliteStore::CompletionReady() const { return !completed_.empty() || writer_finished_; }
+
 void SqliteStore::WriterLoop() {
-  std::vector<PendingAppend*> group;
   while (true) {
-    group.clear();
+    Group group;
     {
       absl::MutexLock lock(&queue_mu_);
       queue_mu_.Await(absl::Condition(this, &SqliteStore::QueueReady));
-      if (queue_.empty()) return;  // closing, and every queued batch is written
+      if (queue_.empty()) break;  // closing, and every queued batch is written
       size_t points = 0;
       const size_t max_points = static_cast<size_t>(options_.max_batch_points);
       // Whole batches only; one larger than max_batch_points goes alone.
       while (!queue_.empty()) {
         const size_t n = queue_.front()->points->size();
         if (!group.empty() && points + n > max_points) break;
-        group.push_back(queue_.front());
+        group.push_back(std::move(queue_.front()));
         queue_.pop_front();
         points += n;
       }
@@ -705,26 +785,108 @@ void SqliteStore::WriterLoop() {
     {
       absl::MutexLock lock(&write_mu_);
       WriteGroup(group);
+      AfterCommit();
     }
-    absl::MutexLock lock(&queue_mu_);
-    for (PendingAppend* p : group) p->done = true;  // callers wake when the lock is released
+    absl::MutexLock lock(&done_mu_);
+    for (std::unique_ptr<PendingAppend>& p : group) completed_.push_back(std::move(p));
+  }
+  absl::MutexLock lock(&done_mu_);
+  writer_finished_ = true;
+}
+
+void SqliteStore::CompletionLoop() {
+  while (true) {
+    std::deque<std::unique_ptr<PendingAppend>> done;
+    {
+      absl::MutexLock lock(&done_mu_);
+      done_mu_.Await(absl::Condition(this, &SqliteStore::CompletionReady));
+      if (completed_.empty()) return;  // the writer has finished and everything is answered
+      done.swap(completed_);
+    }
+    for (std::unique_ptr<PendingAppend>& p : done) std::move(p->done)(std::move(p->result));
   }
 }
 
-void SqliteStore::WriteGroup(const std::vector<PendingAppend*>& group) {
+bool SqliteStore::CheckpointReady() const { return checkpoint_wanted_ || checkpoint_stop_; }
+
+void SqliteStore::AfterCommit() {
+  if (checkpoint_db_ == nullptr) return;  // SQLite's automatic checkpoints
+  const int frames = writer_db_->WalFrames();
+  if (frames > kWalBoundFrames) {
+    // Nobody writes while the writer checkpoints, so this catches up, and the next write
+    // transaction starts the WAL over. A failure leaves the WAL as it was; the next commit tries
+    // again.
+    int wal_frames = 0, copied = 0;
+    writer_db_->Checkpoint(&wal_frames, &copied).IgnoreError();
+  }
+  // A smaller WAL than last time: it restarted.
+  if (frames >= checkpoint_asked_at_ && frames < checkpoint_asked_at_ + kCheckpointFrames) return;
+  checkpoint_asked_at_ = frames;
+  absl::MutexLock lock(&checkpoint_mu_);
+  checkpoint_wanted_ = true;
+}
+
+void SqliteStore::CheckpointLoop() {
+  while (true) {
+    {
+      absl::MutexLock lock(&checkpoint_mu_);
+      checkpoint_mu_.Await(absl::Condition(this, &SqliteStore::CheckpointReady));
+      if (checkpoint_stop_) return;
+      checkpoint_wanted_ = false;
+    }
+    // A failed checkpoint loses nothing (the WAL holds every commit); the next commit asks again.
+    int frames = 0, copied = 0;
+    checkpoint_db_->Checkpoint(&frames, &copied).IgnoreError();
+  }
+}
+
+absl::Status SqliteStore::NoticeForeignWrites() {
+  absl::StatusOr<Stmt> st = writer_db_->Prepare("PRAGMA data_version");
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  const int64_t version = *row ? st->ColumnInt(0) : 0;
+  if (data_version_ != -1 && version != data_version_) {
+    // Another process appended or deleted points: the next steps it wrote are not ours to know.
+    // (Name ids cannot go stale: names are never deleted.)
+    next_steps_.clear();
+  }
+  data_version_ = version;
+  return absl::OkStatus();
+}
+
+void SqliteStore::WriteGroup(const Group& group) {
   const int64_t now = NowMs();
   Db& db = *writer_db_;
+  absl::Status s;
   absl::StatusOr<Transaction> txn = Transaction::Begin(db, Transaction::Kind::kImmediate);
-  if (!txn.ok()) {
-    for (PendingAppend* p : group) p->result = txn.status();
-    return;
+  if (!txn.ok()) s = txn.status();
+  if (s.ok()) s = NoticeForeignWrites();
+  // Insertion orders are read and written back under the write lock, so that several processes
+  // writing the file never reuse one.
+  int64_t next_ord = 0;
+  if (s.ok()) {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT next FROM metric_ord");
+    absl::StatusOr<bool> row = st.ok() ? st->Step() : absl::StatusOr<bool>(st.status());
+    if (!row.ok()) {
+      s = row.status();
+    } else if (!*row) {
+      s = absl::DataLossError(absl::StrCat("the metric_ord table of ", path_, " is empty"));
+    } else {
+      next_ord = st->ColumnInt(0);
+    }
   }
+  if (!s.ok()) {
+    for (const std::unique_ptr<PendingAppend>& p : group) p->result = s;
+    return;  // `txn`, if open, rolls back
+  }
+  const int64_t first_ord = next_ord;
   Staged written;  // by the batches that succeeded so far
   absl::Status fatal;
   size_t attempted = 0;
-  for (PendingAppend* p : group) {
+  for (const std::unique_ptr<PendingAppend>& p : group) {
     Staged staged;
-    p->result = WriteBatch(*p, now, written, staged, fatal);
+    p->result = WriteBatch(*p, now, written, staged, next_ord, fatal);
     ++attempted;
     if (!fatal.ok()) break;
     if (p->result.ok()) {
@@ -732,7 +894,11 @@ void SqliteStore::WriteGroup(const std::vector<PendingAppend*>& group) {
       MergeInto(staged.next_steps, written.next_steps);
     }
   }
-  absl::Status s = fatal.ok() ? txn->Commit() : fatal;
+  s = fatal;
+  if (s.ok() && next_ord != first_ord) {
+    s = RunSql(db, "UPDATE metric_ord SET next = ?1", next_ord);
+  }
+  if (s.ok()) s = txn->Commit();
   if (!s.ok()) {
     // Nothing of this group is stored: every batch that had not failed on its own fails with it.
     for (size_t i = 0; i < group.size(); ++i) {
@@ -750,16 +916,41 @@ void SqliteStore::WriteGroup(const std::vector<PendingAppend*>& group) {
   MergeInto(written.next_steps, next_steps_);
 }
 
+absl::Status SqliteStore::CheckTrial(const PendingAppend& batch) {
+  absl::StatusOr<Stmt> st =
+      writer_db_->Prepare("SELECT name, state FROM trials WHERE id = ?1", batch.trial_id);
+  if (!st.ok()) return st.status();
+  absl::StatusOr<bool> row = st->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", batch.trial_id));
+  if (!batch.options.require_open) return absl::OkStatus();
+  const std::string state = st->ColumnText(1);
+  absl::StatusOr<TrialState> parsed = ParseTrialState(state);
+  if (!parsed.ok()) {
+    return absl::DataLossError(absl::StrCat("trial \"", st->ColumnText(0), "\" (id ",
+                                            batch.trial_id, ") has an unreadable state \"", state,
+                                            "\""));
+  }
+  if (IsTerminal(*parsed)) {
+    return absl::FailedPreconditionError(absl::StrCat("trial \"", st->ColumnText(0), "\" (id ",
+                                                      batch.trial_id, ") already finished (", state,
+                                                      "); it takes no more metrics"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch, int64_t now,
                                                      const Staged& group, Staged& staged,
-                                                     absl::Status& fatal) {
+                                                     int64_t& next_ord, absl::Status& fatal) {
   Db& db = *writer_db_;
   if (absl::Status s = RunSql(db, "SAVEPOINT append_batch"); !s.ok()) {
     fatal = s;
     return s;
   }
+  const int64_t first_ord = next_ord;
   absl::StatusOr<AppendResult> result = AppendResult{};
-  if (batch.seq != 0) {
+  if (absl::Status s = CheckTrial(batch); !s.ok()) result = s;
+  if (result.ok() && batch.seq != 0) {
     absl::StatusOr<Stmt> st =
         db.Prepare("INSERT OR IGNORE INTO report_seqs (trial_id, seq) VALUES (?1, ?2)");
     absl::Status s = st.status();
@@ -770,48 +961,76 @@ absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch,
       result = AppendResult{.stored = 0, .duplicate = true};
     }
   }
-  if (result.ok() && !result->duplicate) {
+  if (result.ok() && !result->duplicate && !batch.points->empty()) {
+    absl::StatusOr<Stmt> insert = db.Prepare(
+        "INSERT INTO metrics (trial_id, name_id, ord, step, value, time_ms) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    if (!insert.ok()) result = insert.status();
+    // The next step of each metric this batch touches, staged once at the end; -1: not known (an
+    // auto step reads it from the table, which holds this batch's points by then).
+    struct Series {
+      int64_t name_id;
+      int64_t next;
+      bool changed;
+    };
+    std::vector<Series> series;
+    size_t cur = 0;  // index in `series` of the current point's metric
+    const std::string* last_name = nullptr;
     for (const MetricPoint& p : *batch.points) {
-      absl::StatusOr<int64_t> name_id = MetricNameId(p.name, group, staged);
-      if (!name_id.ok()) {
-        result = name_id.status();
-        break;
+      if (!result.ok()) break;
+      if (last_name == nullptr || p.name != *last_name) {  // points usually cycle a few names
+        absl::StatusOr<int64_t> name_id = MetricNameId(p.name, group, staged);
+        if (!name_id.ok()) {
+          result = name_id.status();
+          break;
+        }
+        last_name = &p.name;
+        for (cur = 0; cur < series.size() && series[cur].name_id != *name_id; ++cur) {
+        }
+        if (cur == series.size()) {
+          const int64_t* known = FindFirst(StepKey(batch.trial_id, *name_id), staged.next_steps,
+                                           group.next_steps, next_steps_);
+          series.push_back({*name_id, known != nullptr ? *known : -1, false});
+        }
       }
-      const StepKey key(batch.trial_id, *name_id);
+      Series& m = series[cur];
       int64_t step = 0;
       if (p.step.has_value()) {
         step = *p.step;
-        // Keep a known next step ahead of explicit steps; an unknown one is read from the table
-        // (which holds this point) when first needed.
-        const int64_t* known = FindFirst(key, staged.next_steps, group.next_steps, next_steps_);
-        if (known != nullptr) staged.next_steps[key] = std::max(*known, step + 1);
-      } else {
-        absl::StatusOr<int64_t> next = NextStep(key, group, staged);
-        if (!next.ok()) {
-          result = next.status();
-          break;
+        if (m.next != -1 && m.next <= step) {  // a known next step stays ahead of explicit ones
+          m.next = step + 1;
+          m.changed = true;
         }
-        step = *next;
-        staged.next_steps[key] = step + 1;
+      } else {
+        if (m.next == -1) {
+          absl::StatusOr<int64_t> next = NextStepFromTable(StepKey(batch.trial_id, m.name_id));
+          if (!next.ok()) {
+            result = next.status();
+            break;
+          }
+          m.next = *next;
+        }
+        step = m.next++;
+        m.changed = true;
       }
-      absl::StatusOr<Stmt> st = db.Prepare(
-          "INSERT INTO metrics (trial_id, name_id, step, value, time_ms) "
-          "VALUES (?1, ?2, ?3, ?4, ?5)");
-      absl::Status s = st.status();
-      if (s.ok()) {
-        s = st->BindInt(1, batch.trial_id)
-                .BindInt(2, *name_id)
-                .BindInt(3, step)
-                .BindDouble(4, p.value)
-                .BindInt(5, p.time_ms != 0 ? p.time_ms : now)
-                .Run();
-      }
-      if (!s.ok()) {
-        result = s;
-        break;
+      absl::Status s = insert->Reset()
+                           .BindInt(1, batch.trial_id)
+                           .BindInt(2, m.name_id)
+                           .BindInt(3, next_ord++)
+                           .BindInt(4, step)
+                           .BindDouble(5, p.value)
+                           .BindInt(6, p.time_ms != 0 ? p.time_ms : now)
+                           .Run();
+      if (!s.ok()) result = s;
+    }
+    if (result.ok()) {
+      for (const Series& m : series) {
+        if (m.changed) staged.next_steps[StepKey(batch.trial_id, m.name_id)] = m.next;
       }
     }
-    if (result.ok()) result->stored = static_cast<int64_t>(batch.points->size());
+  }
+  if (result.ok() && !result->duplicate) {
+    result->stored = static_cast<int64_t>(batch.points->size());
   }
 
   absl::Status end;
@@ -819,12 +1038,9 @@ absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch,
     end = RunSql(db, "RELEASE append_batch");
   } else {
     staged = Staged{};
+    next_ord = first_ord;
     end = RunSql(db, "ROLLBACK TO append_batch");
     if (end.ok()) end = RunSql(db, "RELEASE append_batch");
-    // The trial was checked before queueing; a foreign-key failure means it vanished since.
-    if (absl::IsNotFound(result.status())) {
-      result = absl::NotFoundError(absl::StrCat("no trial with id ", batch.trial_id));
-    }
   }
   if (!end.ok()) {
     fatal = end;
@@ -835,9 +1051,10 @@ absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch,
 
 absl::StatusOr<int64_t> SqliteStore::MetricNameId(const std::string& name, const Staged& group,
                                                   Staged& staged) {
-  if (const int64_t* id = FindFirst(name, staged.name_ids, group.name_ids, name_ids_)) {
-    return *id;
-  }
+  // Committed names first: the common case, and no name is both committed and staged.
+  if (auto it = name_ids_.find(name); it != name_ids_.end()) return it->second;
+  if (auto it = group.name_ids.find(name); it != group.name_ids.end()) return it->second;
+  if (auto it = staged.name_ids.find(name); it != staged.name_ids.end()) return it->second;
   Db& db = *writer_db_;
   {
     absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM metric_names WHERE name = ?1", name);
@@ -855,11 +1072,8 @@ absl::StatusOr<int64_t> SqliteStore::MetricNameId(const std::string& name, const
   return staged.name_ids[name] = db.LastInsertRowid();
 }
 
-absl::StatusOr<int64_t> SqliteStore::NextStep(const StepKey& key, const Staged& group,
-                                              const Staged& staged) {
-  if (const int64_t* next = FindFirst(key, staged.next_steps, group.next_steps, next_steps_)) {
-    return *next;
-  }
+absl::StatusOr<int64_t> SqliteStore::NextStepFromTable(const StepKey& key) {
+  // Not indexed by step: scans the metric's points once, after which the cache knows.
   absl::StatusOr<Stmt> st = writer_db_->Prepare(
       "SELECT COALESCE(MAX(step) + 1, 0) FROM metrics WHERE trial_id = ?1 AND name_id = ?2",
       key.first, key.second);
@@ -874,16 +1088,16 @@ absl::StatusOr<std::vector<StoredPoint>> SqliteStore::MetricHistory(int64_t tria
   return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<StoredPoint>> {
     if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
     absl::StatusOr<Stmt> st =
-        name.empty()
-            ? db.Prepare(
-                  "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
-                  "JOIN metric_names AS n ON n.id = m.name_id WHERE m.trial_id = ?1 ORDER BY m.id",
-                  trial_id)
-            : db.Prepare(
-                  "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
-                  "JOIN metric_names AS n ON n.id = m.name_id "
-                  "WHERE m.trial_id = ?1 AND n.name = ?2 ORDER BY m.id",
-                  trial_id, name);
+        name.empty() ? db.Prepare(
+                           "SELECT n.name, m.step, m.value, m.time_ms FROM metrics AS m "
+                           "JOIN metric_names AS n ON n.id = m.name_id WHERE m.trial_id = ?1 "
+                           "ORDER BY m.ord",
+                           trial_id)
+                     : db.Prepare(
+                           "SELECT n.name, m.step, m.value, m.time_ms FROM metric_names AS n "
+                           "JOIN metrics AS m ON m.trial_id = ?1 AND m.name_id = n.id "
+                           "WHERE n.name = ?2 ORDER BY m.ord",
+                           trial_id, name);
     return ReadAll<StoredPoint>(std::move(st), [](const Stmt& row) -> absl::StatusOr<StoredPoint> {
       return StoredPoint{.name = row.ColumnText(0),
                          .step = row.ColumnInt(1),
@@ -899,9 +1113,10 @@ absl::StatusOr<std::vector<MetricSummary>> SqliteStore::Summaries(int64_t trial_
     return ReadAll<MetricSummary>(
         db.Prepare("SELECT n.name, a.min_value, a.max_value, m.value, a.points, m.step "
                    "FROM (SELECT name_id, MIN(value) AS min_value, MAX(value) AS max_value, "
-                   "             COUNT(*) AS points, MAX(id) AS last_id "
+                   "             COUNT(*) AS points, MAX(ord) AS last_ord "
                    "      FROM metrics WHERE trial_id = ?1 GROUP BY name_id) AS a "
-                   "JOIN metrics AS m ON m.id = a.last_id "
+                   "JOIN metrics AS m "
+                   "  ON m.trial_id = ?1 AND m.name_id = a.name_id AND m.ord = a.last_ord "
                    "JOIN metric_names AS n ON n.id = a.name_id "
                    "ORDER BY n.name",
                    trial_id),

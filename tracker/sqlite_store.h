@@ -6,11 +6,18 @@
 //    ...) lock it for one IMMEDIATE transaction; the writer thread locks it per group commit;
 //  - a pool of query-only read connections (read_mu_ guards the idle ones); WAL lets them read
 //    while a write transaction is open, and each read sees every commit made before it began;
-//  - one writer thread: AppendMetrics validates its input and the trial, queues a PendingAppend
-//    (queue_mu_) and waits on its `done` flag; the writer takes every queued batch up to
-//    max_batch_points, writes each under its own SAVEPOINT in one transaction, commits, and only
-//    then marks the batches done with their own results.
-// Lock order: the three mutexes are never held together.
+//  - one writer thread: AppendMetrics[Async] validates its input and queues a PendingAppend
+//    (queue_mu_); the writer takes every queued batch up to max_batch_points, writes each under
+//    its own SAVEPOINT in one transaction (checking the trial there), commits, and hands the
+//    batches with their results to
+//  - one completion thread (done_mu_), which runs the callers' callbacks, so that the writer goes
+//    on to the next group at once. AppendMetrics is AppendMetricsAsync plus a wait;
+//  - with StoreOptions::background_checkpoints, one checkpoint thread with a connection of its
+//    own, which copies the WAL into the database file when a commit asks (checkpoint_mu_); the
+//    writer connection makes no automatic checkpoints, and checkpoints itself only when the WAL
+//    has outgrown kWalBoundFrames (the WAL restarts only after a checkpoint that caught up, which
+//    a busy writer rarely leaves time for).
+// Lock order: write_mu_ before checkpoint_mu_; the others are never held together.
 #ifndef HPT_TRACKER_SQLITE_STORE_H_
 #define HPT_TRACKER_SQLITE_STORE_H_
 
@@ -26,7 +33,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -59,6 +65,8 @@ class SqliteStore final : public TrialStore {
 
   absl::StatusOr<AppendResult> AppendMetrics(int64_t trial_id, uint64_t seq,
                                              const std::vector<MetricPoint>& points) override;
+  void AppendMetricsAsync(int64_t trial_id, uint64_t seq, std::vector<MetricPoint> points,
+                          const AppendOptions& options, AppendCallback done) override;
   absl::StatusOr<std::vector<StoredPoint>> MetricHistory(int64_t trial_id,
                                                          const std::string& name) override;
   absl::StatusOr<std::vector<MetricSummary>> Summaries(int64_t trial_id) override;
@@ -71,15 +79,19 @@ class SqliteStore final : public TrialStore {
   absl::StatusOr<std::vector<Event>> ListEvents(int64_t study_id) override;
 
  private:
-  // One AppendMetrics call waiting for the writer thread. Lives on the caller's stack; the writer
-  // must not touch it after setting `done`.
+  // One queued AppendMetrics[Async] call, owned by the queue, then by the writer, then by the
+  // completion thread, which runs `done` and destroys it.
   struct PendingAppend {
     int64_t trial_id = 0;
     uint64_t seq = 0;
+    std::vector<MetricPoint> owned;  // AppendMetricsAsync's points
+    // The points: `owned`, or the vector of an AppendMetrics caller that waits for `done`.
     const std::vector<MetricPoint>* points = nullptr;
+    AppendOptions options;
+    AppendCallback done;
     absl::StatusOr<AppendResult> result;
-    bool done = false;  // guarded by queue_mu_
   };
+  using Group = std::vector<std::unique_ptr<PendingAppend>>;
 
   using StepKey = std::pair<int64_t, int64_t>;  // (trial id, metric name id)
 
@@ -104,7 +116,9 @@ class SqliteStore final : public TrialStore {
     std::unique_ptr<sqlite::Db> db_;
   };
 
-  SqliteStore(const StoreOptions& options, std::string path, std::unique_ptr<sqlite::Db> writer);
+  // `checkpointer`: the checkpoint thread's connection; null without background checkpoints.
+  SqliteStore(const StoreOptions& options, std::string path, std::unique_ptr<sqlite::Db> writer,
+              std::unique_ptr<sqlite::Db> checkpointer);
 
   absl::StatusOr<Reader> AcquireReader();
   // Runs `fn(db)` (returning a Status or StatusOr) on a pooled read connection inside a deferred
@@ -118,23 +132,38 @@ class SqliteStore final : public TrialStore {
   // error is returned when it fails.
   absl::Status WithWriteTransaction(absl::FunctionRef<absl::Status(sqlite::Db&)> fn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // OK when trial `trial_id` exists (NotFound otherwise), from known_trials_ or a read.
-  absl::Status CheckTrialExists(int64_t trial_id);
   void ReleaseReader(std::unique_ptr<sqlite::Db> db);
 
+  // Validates and queues `p`; runs its callback at once when it is refused.
+  void Enqueue(std::unique_ptr<PendingAppend> p);
   void WriterLoop();
+  void CompletionLoop();
+  void CheckpointLoop();
+  bool CheckpointReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(checkpoint_mu_);
+  // After a commit on the writer connection: asks the checkpoint thread for a checkpoint, or
+  // checkpoints here when the WAL has outgrown its bound.
+  void AfterCommit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   bool QueueReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_);
+  bool CompletionReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(done_mu_);
   // Writes `group` in one transaction and sets each batch's result.
-  void WriteGroup(const std::vector<PendingAppend*>& group)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  // Writes one batch inside the group's open transaction. A non-OK result is that batch's own
-  // failure (its savepoint is rolled back); `fatal` is set when the transaction itself is broken.
+  void WriteGroup(const Group& group) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Drops the caches that another connection's commits (another process) may have made stale.
+  absl::Status NoticeForeignWrites() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Writes one batch inside the group's open transaction, taking insertion orders from
+  // `next_ord`. A non-OK result is that batch's own failure (its savepoint is rolled back and
+  // `next_ord` restored); `fatal` is set when the transaction itself is broken.
   absl::StatusOr<AppendResult> WriteBatch(const PendingAppend& batch, int64_t now,
-                                          const Staged& group, Staged& staged, absl::Status& fatal)
+                                          const Staged& group, Staged& staged, int64_t& next_ord,
+                                          absl::Status& fatal)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Checks inside the open transaction that the trial exists (NotFound) and, when asked, that it
+  // has not finished (FailedPrecondition).
+  absl::Status CheckTrial(const PendingAppend& batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::StatusOr<int64_t> MetricNameId(const std::string& name, const Staged& group, Staged& staged)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
-  absl::StatusOr<int64_t> NextStep(const StepKey& key, const Staged& group, const Staged& staged)
+  // max(step) + 1 of a metric of a trial (0 for none), read from the table inside the open
+  // transaction.
+  absl::StatusOr<int64_t> NextStepFromTable(const StepKey& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const StoreOptions options_;
@@ -147,17 +176,31 @@ class SqliteStore final : public TrialStore {
   absl::flat_hash_map<std::string, int64_t> name_ids_ ABSL_GUARDED_BY(write_mu_);
   absl::flat_hash_map<StepKey, int64_t> next_steps_ ABSL_GUARDED_BY(write_mu_);
 
+  // The writer connection's PRAGMA data_version when it last looked (-1: never): it changes when
+  // another connection commits.
+  int64_t data_version_ ABSL_GUARDED_BY(write_mu_) = -1;
+  // The WAL's size in pages when a background checkpoint was last asked for.
+  int checkpoint_asked_at_ ABSL_GUARDED_BY(write_mu_) = 0;
+
   absl::Mutex read_mu_;
   std::vector<std::unique_ptr<sqlite::Db>> idle_readers_ ABSL_GUARDED_BY(read_mu_);
-  // Trials AppendMetrics has seen in the file (trials are never deleted), so that a report costs
-  // no read; bounded, refilled on demand.
-  absl::flat_hash_set<int64_t> known_trials_ ABSL_GUARDED_BY(read_mu_);
 
   absl::Mutex queue_mu_;
-  std::deque<PendingAppend*> queue_ ABSL_GUARDED_BY(queue_mu_);
+  std::deque<std::unique_ptr<PendingAppend>> queue_ ABSL_GUARDED_BY(queue_mu_);
   bool closing_ ABSL_GUARDED_BY(queue_mu_) = false;
 
+  absl::Mutex done_mu_;
+  std::deque<std::unique_ptr<PendingAppend>> completed_ ABSL_GUARDED_BY(done_mu_);
+  bool writer_finished_ ABSL_GUARDED_BY(done_mu_) = false;
+
+  absl::Mutex checkpoint_mu_;
+  bool checkpoint_wanted_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  bool checkpoint_stop_ ABSL_GUARDED_BY(checkpoint_mu_) = false;
+  std::unique_ptr<sqlite::Db> checkpoint_db_;  // used by the checkpoint thread only
+
   std::thread writer_thread_;
+  std::thread completion_thread_;
+  std::thread checkpoint_thread_;
 };
 
 }  // namespace hpt::tracker

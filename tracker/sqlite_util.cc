@@ -102,6 +102,11 @@ absl::Status Stmt::Run() {
   }
 }
 
+Stmt& Stmt::Reset() {
+  sqlite3_reset(stmt_);  // its result repeats the last Step's error, already reported
+  return *this;
+}
+
 int64_t Stmt::ColumnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
 
 double Stmt::ColumnDouble(int col) const { return sqlite3_column_double(stmt_, col); }
@@ -155,7 +160,7 @@ absl::Status Db::Exec(const char* sql) {
 }
 
 absl::StatusOr<Stmt> Db::Prepare(const char* sql) {
-  auto it = cache_.find(sql);
+  auto it = cache_.find(absl::string_view(sql));
   if (it != cache_.end()) return Stmt(this, it->second);
   sqlite3_stmt* stmt = nullptr;
   int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
@@ -172,6 +177,20 @@ int64_t Db::Changes() const { return sqlite3_changes64(db_); }
 int64_t Db::LastInsertRowid() const { return sqlite3_last_insert_rowid(db_); }
 
 bool Db::AutoCommit() const { return sqlite3_get_autocommit(db_) != 0; }
+
+absl::Status Db::Checkpoint(int* wal_frames, int* copied) {
+  const int rc =
+      sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, wal_frames, copied);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  return Error(rc, "checkpointing the WAL");
+}
+
+void Db::TrackWalSize() { sqlite3_wal_hook(db_, &Db::OnWalCommit, this); }
+
+int Db::OnWalCommit(void* self, sqlite3*, const char*, int frames) {
+  static_cast<Db*>(self)->wal_frames_ = frames;
+  return SQLITE_OK;
+}
 
 absl::Status Db::Error(int rc, absl::string_view what) const {
   return absl::Status(SqliteStatusCode(rc), absl::StrCat(what, ": ", sqlite3_errmsg(db_), " (",

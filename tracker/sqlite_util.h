@@ -21,8 +21,8 @@
 #include <memory>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -67,6 +67,9 @@ class Stmt {
   absl::StatusOr<bool> Step();
   // Steps until done, ignoring rows (INSERT, UPDATE, DELETE, most PRAGMAs).
   absl::Status Run();
+  // Rewinds the statement so that it can run again, keeping its bindings: for running one
+  // statement many times with new values without borrowing it anew.
+  Stmt& Reset();
 
   // Columns are 0-based. NULL reads as 0, 0.0 or "".
   int64_t ColumnInt(int col) const;
@@ -113,6 +116,17 @@ class Db {
   // Whether no transaction is open.
   bool AutoCommit() const;
 
+  // Copies what it can of the WAL into the database file without waiting for anyone (a PASSIVE
+  // sqlite3_wal_checkpoint_v2). On OK, `wal_frames` is the WAL's size in frames and `copied` how
+  // many of them are in the database file now. Once everything is copied and no reader uses the
+  // WAL, the next write transaction starts the WAL from its beginning.
+  absl::Status Checkpoint(int* wal_frames, int* copied);
+  // Turns off SQLite's automatic checkpoints on this connection (the caller checkpoints) and
+  // from now on records the WAL's size after each commit of this connection: WalFrames().
+  void TrackWalSize();
+  // The WAL's size in frames after this connection's last commit (0 before TrackWalSize).
+  int WalFrames() const { return wal_frames_; }
+
   // Status for result code `rc` of `what` (e.g. "inserting trial"), with SQLite's message and the
   // path.
   absl::Status Error(int rc, absl::string_view what) const;
@@ -122,9 +136,13 @@ class Db {
  private:
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 
+  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
+
   sqlite3* db_;
   std::string path_;
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+  int wal_frames_ = 0;
+  // By SQL text; looked up without copying the text (heterogeneous lookup).
+  absl::flat_hash_map<std::string, sqlite3_stmt*> cache_;
 };
 
 // An open transaction; rolls back on destruction unless Commit succeeded.

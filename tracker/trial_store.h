@@ -10,7 +10,8 @@
 // snapshots, never updated in place. Metric points are written by one writer thread that
 // group-commits the batches queued by concurrent AppendMetrics callers; AppendMetrics returns only
 // after the transaction holding its points has committed (durable at the configured synchronous
-// level). A trial in a terminal state cannot change state again (FailedPrecondition).
+// level), and AppendMetricsAsync calls its callback only then. A trial in a terminal state cannot
+// change state again (FailedPrecondition).
 #ifndef HPT_TRACKER_TRIAL_STORE_H_
 #define HPT_TRACKER_TRIAL_STORE_H_
 
@@ -23,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
@@ -56,12 +58,19 @@ struct StoreOptions {
   // SQLite `synchronous`: "NORMAL" (durable against process crashes; the default, as WAL
   // recommends) or "FULL" (also against power loss; ~10x slower commits).
   std::string synchronous = "NORMAL";
-  // Most metric points the writer thread puts in one transaction. Larger batches raise intake at
-  // the cost of latency for the callers waiting on that commit.
+  // Most metric points the writer thread puts in one transaction (a single call larger than this
+  // goes alone). Larger groups amortize the commit over more points at the cost of latency for
+  // the callers waiting on that commit.
   int max_batch_points = 10000;
   // SQLite busy timeout when another process holds the write lock; past it, writes fail with
   // Unavailable.
   int busy_timeout_ms = 5000;
+  // Copy the WAL into the database file on a thread of its own (a connection of its own), instead
+  // of inside the commit that crosses SQLite's 1000-page mark, so that the metric writer does not
+  // wait for it (bench/RESULTS.md, "hptd metric intake"). The WAL stays below about 64 MiB: past
+  // that the writer checkpoints itself between two group commits, which lets the WAL start over.
+  // false: SQLite's automatic checkpoints.
+  bool background_checkpoints = true;
 };
 
 struct NewStudy {
@@ -140,6 +149,17 @@ struct AppendResult {
   bool duplicate = false;  // `seq` had been seen for this trial: nothing written
 };
 
+// How AppendMetricsAsync treats one call.
+struct AppendOptions {
+  // Refuse the call (FailedPrecondition, nothing stored) when the trial is in a terminal state.
+  // Checked inside the transaction that stores the points, so a report racing with the trial's
+  // end is either stored before the trial finished or refused, never stored after.
+  bool require_open = false;
+};
+
+// Receives the outcome of AppendMetricsAsync: the same result AppendMetrics returns.
+using AppendCallback = absl::AnyInvocable<void(absl::StatusOr<AppendResult>) &&>;
+
 struct Event {
   int64_t id = 0;
   int64_t study_id = 0;
@@ -202,12 +222,22 @@ class TrialStore {
   // Also InvalidArgument: a name longer than kMaxMetricNameBytes, a negative step or time_ms.
   // Any error means nothing of the call was stored. Seqs are remembered until DeleteMetrics
   // (also across reopening the file); a call with seq 0 and no points stores nothing. The trial's
-  // state is not checked (callers refuse reports for finished trials). Unavailable when the
-  // store is closing or the file is locked past the busy timeout.
+  // state is not checked (AppendMetricsAsync can). Unavailable when the store is closing or the
+  // file is locked past the busy timeout.
   virtual absl::StatusOr<AppendResult> AppendMetrics(int64_t trial_id, uint64_t seq,
                                                      const std::vector<MetricPoint>& points) = 0;
+  // AppendMetrics without waiting, and with `options`: queues the points and returns at once;
+  // `done` receives what AppendMetrics would have returned (plus FailedPrecondition under
+  // `options.require_open`), once the transaction holding the points has committed (or the call
+  // failed). `done` runs on the store's completion thread, or on the calling thread before this
+  // returns when the call is refused without queuing (invalid points, store closing); it must be
+  // quick and must not block (hand the result on, e.g. finish a gRPC call). Every call gets
+  // exactly one `done`; the store's destructor writes and answers everything queued first.
+  virtual void AppendMetricsAsync(int64_t trial_id, uint64_t seq, std::vector<MetricPoint> points,
+                                  const AppendOptions& options, AppendCallback done) = 0;
   // Points of one metric (all metrics when `name` is empty) in insertion order; empty for a
-  // metric never reported. NotFound: unknown trial.
+  // metric never reported. Read from the points' key (trial, metric, insertion order): the cost
+  // is that of the points returned, whatever else the file holds. NotFound: unknown trial.
   virtual absl::StatusOr<std::vector<StoredPoint>> MetricHistory(int64_t trial_id,
                                                                  const std::string& name) = 0;
   // {min, max, latest, count} per metric of a trial, by metric name. `latest` is the value of the

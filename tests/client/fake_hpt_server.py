@@ -94,7 +94,8 @@ class FakeHptServer:
         self._fail_katib = 0
         self._fail_code = grpc.StatusCode.UNAVAILABLE
         self._stall_next_report = False
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
+                                   options=[("grpc.so_reuseport", 0)])
         metrics_pb2_grpc.add_MetricsServiceServicer_to_server(_Metrics(self), self._server)
         api_pb2_grpc.add_DBManagerServicer_to_server(_DBManager(self), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")

@@ -3,6 +3,7 @@
 #include "engine/metrics_service.h"
 
 #include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -84,6 +85,7 @@ class MetricsServiceTest : public ::testing::Test {
                                               MetricsServerOptions{.max_points_per_request = 100});
     auto port = server_->Start("127.0.0.1:0");
     ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(*port),
                                    grpc::InsecureChannelCredentials());
     stub_ = hpt::v1::MetricsService::NewStub(channel_);
@@ -118,6 +120,7 @@ class MetricsServiceTest : public ::testing::Test {
   std::string token_;
   int64_t trial_id_ = 0;
   std::unique_ptr<MetricsServer> server_;
+  int port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<hpt::v1::MetricsService::Stub> stub_;
   std::unique_ptr<api::v1::beta1::DBManager::Stub> katib_;
@@ -313,6 +316,16 @@ TEST_F(MetricsServiceTest, KatibRejectsNonNumericValuesAndUnknownTrials) {
   grpc::ClientContext ctx2;
   EXPECT_EQ(katib_->ReportObservationLog(&ctx2, req, &reply).error_code(),
             grpc::StatusCode::NOT_FOUND);
+}
+
+// gRPC's default SO_REUSEPORT would let a second server share the port (and take some of the
+// trials' reports); hpt's servers refuse a taken port instead.
+TEST_F(MetricsServiceTest, TakenPortIsAnErrorNotAShare) {
+  MetricsServer second(store_.get(), MetricsServerOptions{});
+  absl::StatusOr<int> port = second.Start("127.0.0.1:" + std::to_string(port_));
+  ASSERT_FALSE(port.ok());
+  EXPECT_EQ(port.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(port.status().message()), ::testing::HasSubstr("in use"));
 }
 
 }  // namespace

@@ -19,6 +19,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,6 +31,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 
 #define HPT_CONCAT_INNER(a, b) a##b
@@ -57,6 +61,7 @@ class RawDb {
         SQLITE_OK);
   }
   ~RawDb() { sqlite3_close_v2(db_); }
+  sqlite3* handle() { return db_; }
   int Exec(const std::string& sql) {
     return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
   }
@@ -135,7 +140,7 @@ class TrialStoreTest : public ::testing::Test {
     return out;
   }
 
-  void RunConcurrentAppends(int max_batch_points, int threads, int calls);
+  void RunConcurrentAppends(const StoreOptions& options, int threads, int calls);
 
   std::string dir_, path_;
   std::unique_ptr<TrialStore> store_;
@@ -662,9 +667,7 @@ TEST_F(TrialStoreTest, DeleteMetrics) {
 // `threads` callers (a quarter per trial) each make `calls` reports of 5 auto-step points of a
 // shared metric plus one explicit-step point of their own, replaying every tenth report; a
 // reader runs alongside. Checks that every acknowledged point is stored exactly once.
-void TrialStoreTest::RunConcurrentAppends(int max_batch_points, int threads, int calls) {
-  StoreOptions options;
-  options.max_batch_points = max_batch_points;
+void TrialStoreTest::RunConcurrentAppends(const StoreOptions& options, int threads, int calls) {
   Reopen(options);
   const int64_t study = MakeStudy("s");
   constexpr int kTrials = 4, kPoints = 5;
@@ -744,12 +747,308 @@ void TrialStoreTest::RunConcurrentAppends(int max_batch_points, int threads, int
 }
 
 TEST_F(TrialStoreTest, ConcurrentAppendsAreStoredExactlyOnce) {
-  RunConcurrentAppends(StoreOptions{}.max_batch_points, /*threads=*/16, /*calls=*/200);
+  RunConcurrentAppends(StoreOptions{}, /*threads=*/16, /*calls=*/200);
 }
 
 // Groups of at most 7 points (one report each), so group boundaries fall everywhere.
 TEST_F(TrialStoreTest, ConcurrentAppendsWithSmallGroups) {
-  RunConcurrentAppends(/*max_batch_points=*/7, /*threads=*/8, /*calls=*/50);
+  RunConcurrentAppends({.max_batch_points = 7}, /*threads=*/8, /*calls=*/50);
+}
+
+// ---- AppendMetricsAsync, schema 2 ----
+
+TEST_F(TrialStoreTest, AppendMetricsAsyncAnswersOnceCommitted) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t t = MakeTrial(study, "t");
+  absl::Mutex mu;
+  std::vector<absl::StatusOr<AppendResult>> results;
+  auto record = [&](absl::StatusOr<AppendResult> r) {
+    absl::MutexLock lock(&mu);
+    results.push_back(std::move(r));
+  };
+  store_->AppendMetricsAsync(t, 1, {{.name = "loss", .value = 1}, {.name = "loss", .value = 2}}, {},
+                             record);
+  store_->AppendMetricsAsync(t, 1, {{.name = "loss", .value = 1}}, {}, record);  // a replay
+  store_->AppendMetricsAsync(t + 1000, 2, {{.name = "loss", .value = 1}}, {}, record);
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](std::vector<absl::StatusOr<AppendResult>>* r) { return r->size() == 3; }, &results));
+  }
+  ASSERT_OK(results[0].status());
+  EXPECT_EQ(results[0]->stored, 2);
+  EXPECT_FALSE(results[0]->duplicate);
+  ASSERT_OK(results[1].status());
+  EXPECT_EQ(results[1]->stored, 0);
+  EXPECT_TRUE(results[1]->duplicate);
+  EXPECT_EQ(results[2].status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(Msg(results[2].status()), HasSubstr(std::to_string(t + 1000)));
+  // Acknowledged means committed: a fresh connection sees the points.
+  EXPECT_EQ(
+      RawDb(path_).Query("SELECT count(*) FROM metrics WHERE trial_id = " + std::to_string(t)),
+      "2");
+
+  // Invalid points are refused before queuing: the callback has run when the call returns.
+  bool called = false;
+  store_->AppendMetricsAsync(t, 3, {{.name = "loss", .value = std::nan("")}}, {},
+                             [&](absl::StatusOr<AppendResult> r) {
+                               EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+                               called = true;
+                             });
+  EXPECT_TRUE(called);
+}
+
+TEST_F(TrialStoreTest, RequireOpenRefusesFinishedTrialsInTheWritingTransaction) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t t = MakeTrial(study, "t");
+  const int64_t other = MakeTrial(study, "other");
+  ASSERT_OK(store_->SetTrialState(t, TrialState::kRunning, "", ""));
+  // Many reports race with the trial's end: each is either stored (before the end) or refused
+  // with FailedPrecondition, and exactly the acknowledged ones are stored.
+  constexpr int kReports = 400;
+  absl::Mutex mu;
+  int answered = 0, stored = 0, refused = 0, other_errors = 0;
+  for (int i = 0; i < kReports; ++i) {
+    if (i == kReports / 2) {
+      ASSERT_OK(store_->SetTrialState(t, TrialState::kSucceeded, "Done", ""));
+    }
+    store_->AppendMetricsAsync(
+        t, i + 1, {{.name = "loss", .step = i, .value = 1.0 * i}}, {.require_open = true},
+        [&](absl::StatusOr<AppendResult> r) {
+          absl::MutexLock lock(&mu);
+          ++answered;
+          if (r.ok() && r->stored == 1) {
+            ++stored;
+          } else if (r.status().code() == absl::StatusCode::kFailedPrecondition &&
+                     absl::StrContains(r.status().message(), "\"t\"") &&
+                     absl::StrContains(r.status().message(), "SUCCEEDED")) {
+            ++refused;
+          } else {
+            ++other_errors;
+          }
+        });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* n) { return *n == kReports; }, &answered));
+  }
+  EXPECT_EQ(other_errors, 0);
+  EXPECT_GE(refused, kReports / 2);  // everything queued after the end, at least
+  EXPECT_EQ(stored + refused, kReports);
+  EXPECT_THAT(History(t), SizeIs(stored));
+  // Refused reports consumed no seq: without require_open the same seq is stored.
+  ASSERT_OK_AND_ASSIGN(AppendResult late,
+                       store_->AppendMetrics(t, kReports, {{.name = "late", .value = 1}}));
+  EXPECT_FALSE(late.duplicate);
+  // require_open does not refuse a pending or running trial.
+  bool ok = false;
+  absl::Notification done;
+  store_->AppendMetricsAsync(other, 0, {{.name = "loss", .value = 1}}, {.require_open = true},
+                             [&](absl::StatusOr<AppendResult> r) {
+                               ok = r.ok() && r->stored == 1;
+                               done.Notify();
+                             });
+  done.WaitForNotification();
+  EXPECT_TRUE(ok);
+}
+
+TEST_F(TrialStoreTest, EveryCallbackRunsWhenTheStoreCloses) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  std::atomic<int> ok{0}, answered{0};
+  for (int i = 0; i < 200; ++i) {
+    store_->AppendMetricsAsync(t, i + 1, {{.name = "m", .value = 1.0 * i}}, {},
+                               [&](absl::StatusOr<AppendResult> r) {
+                                 if (r.ok()) ++ok;
+                                 ++answered;
+                               });
+  }
+  store_.reset();  // drains the queue: every queued report is written and answered
+  EXPECT_EQ(answered.load(), 200);
+  EXPECT_EQ(ok.load(), 200);
+  Reopen();
+  EXPECT_THAT(History(t), SizeIs(200));
+}
+
+TEST_F(TrialStoreTest, MetricHistoryIsReadFromThePointsKey) {
+  Reopen();
+  MakeStudy("s");
+  store_.reset();
+  RawDb raw(path_);
+  // The plan of the history and next-step queries (as in sqlite_store.cc): a search of the
+  // primary key (trial, metric), rows in insertion order, no sort.
+  auto plan = [&](const std::string& sql) {
+    std::string out;
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(
+        sqlite3_prepare_v2(raw.handle(), ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &st, nullptr),
+        SQLITE_OK)
+        << sql;
+    while (st != nullptr && sqlite3_step(st) == SQLITE_ROW) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(st, 3));
+      out += "\n";
+    }
+    sqlite3_finalize(st);
+    return out;
+  };
+  const std::string one = plan(
+      "SELECT n.name, m.step, m.value, m.time_ms FROM metric_names AS n "
+      "JOIN metrics AS m ON m.trial_id = ?1 AND m.name_id = n.id "
+      "WHERE n.name = ?2 ORDER BY m.ord");
+  EXPECT_THAT(one, HasSubstr("USING PRIMARY KEY (trial_id=? AND name_id=?)")) << one;
+  EXPECT_THAT(one, Not(HasSubstr("TEMP B-TREE"))) << one;
+  EXPECT_THAT(one, Not(HasSubstr("SCAN m"))) << one;
+  const std::string next =
+      plan("SELECT COALESCE(MAX(step) + 1, 0) FROM metrics WHERE trial_id = ?1 AND name_id = ?2");
+  EXPECT_THAT(next, HasSubstr("USING PRIMARY KEY (trial_id=? AND name_id=?)")) << next;
+}
+
+// The version-1 schema, as released (migration 1 of tracker/schema.cc), for files written before
+// migration 2.
+constexpr char kVersion1Schema[] = R"sql(
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL,
+                             applied_ms INTEGER NOT NULL);
+PRAGMA application_id = 1213223985;
+CREATE TABLE studies (
+  id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, project TEXT NOT NULL DEFAULT '',
+  experiment TEXT NOT NULL DEFAULT '', spec_yaml TEXT NOT NULL DEFAULT '',
+  spec_path TEXT NOT NULL DEFAULT '', algorithm TEXT NOT NULL DEFAULT '',
+  objective_metric TEXT NOT NULL DEFAULT '', maximize INTEGER NOT NULL DEFAULT 0,
+  seed INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,
+  finished_ms INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE study_annotations (
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE, key TEXT NOT NULL,
+  value TEXT NOT NULL, PRIMARY KEY (study_id, key)) WITHOUT ROWID;
+CREATE TABLE trials (
+  id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  name TEXT NOT NULL UNIQUE, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '',
+  message TEXT NOT NULL DEFAULT '', objective REAL, seed INTEGER NOT NULL DEFAULT 0,
+  manifest TEXT NOT NULL DEFAULT '', token_hash TEXT NOT NULL DEFAULT '',
+  attempt INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,
+  started_ms INTEGER NOT NULL DEFAULT 0, finished_ms INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX trials_by_study ON trials(study_id);
+CREATE TABLE params (
+  trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE, ord INTEGER NOT NULL,
+  name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (trial_id, ord)) WITHOUT ROWID;
+CREATE TABLE metric_names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE metrics (
+  id INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,
+  name_id INTEGER NOT NULL REFERENCES metric_names(id), step INTEGER NOT NULL,
+  value REAL NOT NULL, time_ms INTEGER NOT NULL);
+CREATE INDEX metrics_by_trial ON metrics(trial_id, name_id, step);
+CREATE TABLE report_seqs (
+  trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE, seq INTEGER NOT NULL,
+  PRIMARY KEY (trial_id, seq)) WITHOUT ROWID;
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  trial_id INTEGER REFERENCES trials(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+  message TEXT NOT NULL DEFAULT '', time_ms INTEGER NOT NULL);
+CREATE INDEX events_by_study ON events(study_id);
+INSERT INTO schema_version VALUES (1, 'initial schema', 1700000000000);
+)sql";
+
+TEST_F(TrialStoreTest, AVersion1FileOpensAndKeepsItsData) {
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec(kVersion1Schema), SQLITE_OK);
+    ASSERT_EQ(
+        raw.Exec("INSERT INTO studies (id, name, objective_metric, state, created_ms) "
+                 "VALUES (1, 'old', 'loss', 'RUNNING', 5);"
+                 "INSERT INTO trials (id, study_id, name, state, created_ms, token_hash) "
+                 "VALUES (1, 1, 'old-1', 'RUNNING', 6, 'ab'), (2, 1, 'old-2', 'SUCCEEDED', 7, '');"
+                 "INSERT INTO metric_names (id, name) VALUES (1, 'loss'), (2, 'acc');"
+                 // Insertion order (id) differs from step order, and trials interleave.
+                 "INSERT INTO metrics (id, trial_id, name_id, step, value, time_ms) VALUES "
+                 "(1, 1, 1, 0, 0.9, 100), (2, 2, 1, 0, 5.0, 101), (3, 1, 2, 10, 0.1, 102),"
+                 "(4, 1, 1, 7, 0.7, 103), (5, 1, 1, 3, 0.5, 104), (6, 2, 1, 1, 4.0, 105);"
+                 "INSERT INTO report_seqs (trial_id, seq) VALUES (1, 1), (1, 2);"
+                 "INSERT INTO events (study_id, trial_id, kind, message, time_ms) "
+                 "VALUES (1, 1, 'TrialRunning', 'm', 8);"),
+        SQLITE_OK);
+  }
+  Reopen();
+  {
+    RawDb raw(path_);
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "2");
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM metrics"), "6");
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_master WHERE name = 'metrics_by_trial'"), "0");
+  }
+  using T = std::tuple<std::string, int64_t, double>;
+  EXPECT_THAT(Triples(1), ElementsAre(T{"loss", 0, 0.9}, T{"acc", 10, 0.1}, T{"loss", 7, 0.7},
+                                      T{"loss", 3, 0.5}));
+  EXPECT_THAT(Triples(1, "loss"),
+              ElementsAre(T{"loss", 0, 0.9}, T{"loss", 7, 0.7}, T{"loss", 3, 0.5}));
+  EXPECT_THAT(Triples(2), ElementsAre(T{"loss", 0, 5.0}, T{"loss", 1, 4.0}));
+  EXPECT_EQ(History(1)[0].time_ms, 100);
+  ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> sums, store_->Summaries(1));
+  ASSERT_THAT(sums, SizeIs(2));
+  EXPECT_EQ(sums[1].name, "loss");
+  EXPECT_EQ(sums[1].latest, 0.5);  // the last inserted, not the largest step
+  EXPECT_EQ(sums[1].last_step, 3);
+  EXPECT_EQ(sums[1].count, 3);
+  // Old seqs are still remembered; auto steps continue after the largest old step; new points
+  // come after the old ones.
+  ASSERT_OK_AND_ASSIGN(AppendResult replay,
+                       store_->AppendMetrics(1, 2, {{.name = "loss", .value = 1}}));
+  EXPECT_TRUE(replay.duplicate);
+  ASSERT_OK(store_->AppendMetrics(1, 3, {{.name = "loss", .value = 0.4}}).status());
+  EXPECT_THAT(Triples(1, "loss").back(), (T{"loss", 8, 0.4}));
+  ASSERT_OK_AND_ASSIGN(TrialRecord t1, store_->FindTrial("old-1"));
+  EXPECT_EQ(t1.token_hash, "ab");
+  ASSERT_OK_AND_ASSIGN(std::vector<Event> events, store_->ListEvents(1));
+  EXPECT_THAT(events, SizeIs(1));
+  // Opening again changes nothing.
+  Reopen();
+  EXPECT_THAT(History(1), SizeIs(5));
+  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM schema_version"), "2");
+}
+
+TEST_F(TrialStoreTest, DeletingATrialDeletesItsMetrics) {
+  Reopen();
+  const int64_t gone_study = MakeStudy("gone");
+  const int64_t gone = MakeTrial(gone_study, "gone-1");
+  const int64_t kept = MakeTrial(MakeStudy("kept"), "kept-1");
+  ASSERT_OK(store_->AppendMetrics(gone, 1, {{.name = "loss", .value = 1}}).status());
+  ASSERT_OK(store_->AppendMetrics(kept, 1, {{.name = "loss", .value = 2}}).status());
+  store_.reset();
+  {
+    RawDb raw(path_);
+    ASSERT_EQ(raw.Exec("PRAGMA foreign_keys = ON"), SQLITE_OK);
+    ASSERT_EQ(raw.Exec("DELETE FROM studies WHERE id = " + std::to_string(gone_study)),
+              SQLITE_OK);  // cascades to its trials, and the trigger to their metrics
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM metrics WHERE trial_id = " + std::to_string(gone)),
+              "0");
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM metrics WHERE trial_id = " + std::to_string(kept)),
+              "1");
+  }
+}
+
+// Another process appending to the same file: the steps it wrote are not in this store's cache,
+// and auto steps must continue after them rather than repeat them.
+TEST_F(TrialStoreTest, AutoStepsContinueAfterAnotherProcessWrote) {
+  Reopen();
+  const int64_t t = MakeTrial(MakeStudy("s"), "t");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TrialStore> other, OpenAt(path_));
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_OK(
+        store_->AppendMetrics(t, 0, {{.name = "loss", .value = 1}, {.name = "loss", .value = 2}})
+            .status());
+    ASSERT_OK(other->AppendMetrics(t, 0, {{.name = "loss", .value = 3}}).status());
+  }
+  std::vector<int64_t> steps;
+  for (const StoredPoint& p : History(t, "loss")) steps.push_back(p.step);
+  EXPECT_THAT(steps, ElementsAre(0, 1, 2, 3, 4, 5, 6, 7, 8));
+}
+
+TEST_F(TrialStoreTest, ConcurrentAppendsWithSqliteCheckpoints) {
+  StoreOptions options;
+  options.background_checkpoints = false;
+  options.max_batch_points = 50;
+  RunConcurrentAppends(options, /*threads=*/8, /*calls=*/50);
 }
 
 // ---- leaderboard ----
@@ -880,8 +1179,8 @@ TEST_F(TrialStoreTest, MigrationsAreIdempotentAndTheFileIsWal) {
   }
   store_.reset();
   RawDb raw(path_);
-  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "1");
-  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "1");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "2");
+  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "2");
   EXPECT_EQ(raw.Query("PRAGMA application_id"), std::to_string(0x48505431));
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Query("SELECT count(*) FROM studies"), "3");
