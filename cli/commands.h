@@ -57,6 +57,10 @@ struct RemoteOptions {
   // "unix:PATH" or "host:port"; empty: $HPT_SERVER, else unix:<dir of --db>/hptd.sock.
   std::string server;
   std::string token_file;  // admin token for a TCP server; empty: $HPT_ADMIN_TOKEN_FILE
+  // TLS to a TCP server (engine/tls.h ClientTls). On when --tls or any of the files is given, or
+  // $HPT_TLS is 1; each file defaults to $HPT_TLS_CA / $HPT_TLS_CERT / $HPT_TLS_KEY.
+  bool tls = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
 };
 
 struct SubmitOptions {
@@ -72,6 +76,8 @@ struct ControlOptions {
   std::optional<int> parallel_trial_count;    // update
   std::optional<int> max_trial_count;         // resume, update
   std::optional<int> max_failed_trial_count;  // update
+  bool force = false;                         // delete: a running study too
+  bool yes = false;                           // delete: no question asked
 };
 
 int Submit(const GlobalOptions& g, const RemoteOptions& r, const SubmitOptions& o);
@@ -82,6 +88,8 @@ int Watch(const GlobalOptions& g, const RemoteOptions& r, const std::string& stu
 int StopStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
 int ResumeStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
 int UpdateStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
+// Asks first on a terminal (unless --yes); without a terminal --yes is required (exit 2).
+int DeleteStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
 
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::vector<std::string>& files);

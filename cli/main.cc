@@ -117,6 +117,15 @@ int main(int argc, char** argv) {
                     "unix:hptd.sock beside --db)");
     cmd->add_option("--token-file", remote.token_file,
                     "admin token for a TCP server (default $HPT_ADMIN_TOKEN_FILE)");
+    cmd->add_flag("--tls", remote.tls, "TLS to a TCP server, verified by the system's CAs "
+                                       "(default on when $HPT_TLS is 1)");
+    cmd->add_option("--tls-ca", remote.tls_ca,
+                    "PEM CA that signed hptd's certificate (implies --tls; default $HPT_TLS_CA)");
+    cmd->add_option("--tls-cert", remote.tls_cert,
+                    "PEM client certificate for mutual TLS (default $HPT_TLS_CERT)");
+    cmd->add_option("--tls-key", remote.tls_key, "PEM key of --tls-cert (default $HPT_TLS_KEY)");
+    cmd->add_option("--tls-server-name", remote.tls_server_name,
+                    "name to check in hptd's certificate when it is not the host dialled");
   };
   hpt::cli::SubmitOptions submit;
   CLI::App* submit_cmd = app.add_subcommand("submit", "submit a study to hptd");
@@ -155,6 +164,12 @@ int main(int argc, char** argv) {
   update_cmd->add_option("--max-failed-trial-count", control.max_failed_trial_count,
                          "maxFailedTrialCount");
   add_remote(update_cmd);
+  CLI::App* delete_cmd = app.add_subcommand(
+      "delete", "delete a study in hptd with its trials, metrics and logs (cannot be undone)");
+  delete_cmd->add_option("study", control.study, "study name")->required();
+  delete_cmd->add_flag("--force", control.force, "also a running study (its trials are stopped)");
+  delete_cmd->add_flag("--yes,-y", control.yes, "do not ask (required without a terminal)");
+  add_remote(delete_cmd);
 
   try {
     app.parse(argc, argv);
@@ -177,5 +192,6 @@ int main(int argc, char** argv) {
   if (*stop_cmd) return hpt::cli::StopStudy(g, remote, control);
   if (*resume_cmd) return hpt::cli::ResumeStudy(g, remote, control);
   if (*update_cmd) return hpt::cli::UpdateStudy(g, remote, control);
+  if (*delete_cmd) return hpt::cli::DeleteStudy(g, remote, control);
   return 2;
 }

@@ -1,4 +1,5 @@
-// hpt submit / status / watch / stop / resume / update: the CLI side of hptd's StudyService.
+// hpt submit / status / watch / stop / resume / update / delete: the CLI side of hptd's
+// StudyService.
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
+#include "engine/tls.h"
 #include "hpt/v1/study.grpc.pb.h"
 #include "suggest/search_space.h"
 
@@ -40,6 +42,26 @@ const char* StateName(hpt::v1::StudyState s) {
 }
 
 // A connection to hptd's StudyService, with the admin token when one is configured.
+// The value of flag `flag`, else of environment variable `env` ("" when neither is set).
+std::string FlagOrEnv(const std::string& flag, const char* env) {
+  if (!flag.empty()) return flag;
+  const char* v = std::getenv(env);
+  return v != nullptr ? v : "";
+}
+
+// TLS as the flags and HPT_TLS* say; never for a Unix socket (its permissions decide).
+engine::ClientTls ClientTlsOf(const RemoteOptions& r, const std::string& server) {
+  engine::ClientTls tls;
+  tls.ca_file = FlagOrEnv(r.tls_ca, "HPT_TLS_CA");
+  tls.cert_file = FlagOrEnv(r.tls_cert, "HPT_TLS_CERT");
+  tls.key_file = FlagOrEnv(r.tls_key, "HPT_TLS_KEY");
+  tls.server_name = r.tls_server_name;
+  tls.enabled = !absl::StartsWith(server, "unix:") &&
+                (r.tls || FlagOrEnv("", "HPT_TLS") == "1" || !tls.ca_file.empty() ||
+                 !tls.cert_file.empty() || !r.tls_server_name.empty());
+  return tls;
+}
+
 class Remote {
  public:
   static std::unique_ptr<Remote> Connect(const GlobalOptions& g, const RemoteOptions& r) {
@@ -66,8 +88,15 @@ class Remote {
       }
       remote->token_ = std::string(absl::StripAsciiWhitespace(ss.str()));
     }
+    const engine::ClientTls tls = ClientTlsOf(r, server);
+    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+        engine::MakeChannelCredentials(tls);
+    if (!credentials.ok()) {
+      std::cerr << "hpt: " << credentials.status().message() << "\n";
+      return nullptr;
+    }
     remote->stub_ = hpt::v1::StudyService::NewStub(
-        grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+        grpc::CreateCustomChannel(server, *credentials, engine::ChannelArgumentsFor(tls)));
     return remote;
   }
 
@@ -287,6 +316,37 @@ int UpdateStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOpt
   grpc::Status s = remote->stub()->Update(remote->Context().get(), req, &study);
   if (!s.ok()) return remote->Failed(s);
   PrintStudy(study, std::cout);
+  return 0;
+}
+
+int DeleteStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o) {
+  if (!o.yes) {
+    if (!::isatty(STDIN_FILENO)) {
+      std::cerr << "hpt: delete removes study " << o.study
+                << " with its trials, metrics and logs; without a terminal to ask on, pass --yes\n";
+      return 2;
+    }
+    std::cerr << "hpt: delete study " << o.study
+              << " with all its trials, metrics and logs? This cannot be undone. [y/N] "
+              << std::flush;
+    std::string answer;
+    std::getline(std::cin, answer);
+    answer = absl::AsciiStrToLower(absl::StripAsciiWhitespace(answer));
+    if (answer != "y" && answer != "yes") {
+      std::cerr << "hpt: nothing deleted\n";
+      return 1;
+    }
+  }
+  std::unique_ptr<Remote> remote = Remote::Connect(g, r);
+  if (!remote) return 1;
+  hpt::v1::DeleteRequest req;
+  req.set_name(o.study);
+  req.set_force(o.force);
+  hpt::v1::DeleteResponse resp;
+  grpc::Status s = remote->stub()->Delete(remote->Context().get(), req, &resp);
+  if (!s.ok()) return remote->Failed(s);
+  std::cout << "hpt: deleted study " << resp.name() << " and its " << resp.trials() << " trial"
+            << (resp.trials() == 1 ? "" : "s") << "\n";
   return 0;
 }
 

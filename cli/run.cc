@@ -139,7 +139,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
       !o.runs_dir.empty() ? o.runs_dir : (fs::absolute(g.db).parent_path() / "hpt-runs").string();
   co.python_path = engine::DefaultPythonPath();
   co.study_name = o.name;
-  co.stop_running_on_completion = !o.let_running_finish;
+  co.stop_running_on_completion = !o.let_running_finish && !spec->hpt.finish_running_on_completion;
   ProgressPrinter printer(spec->objective.metric);
   co.on_progress = [&printer](const engine::Progress& p) { printer(p); };
 

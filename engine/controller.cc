@@ -7,6 +7,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -158,8 +159,16 @@ class RunState {
   runner::TrialLaunch MakeLaunch(const std::string& name, uint64_t trial_seed,
                                  const RenderedTrial& r, const fs::path& trial_dir);
   // options_.recover: the unfinished trials of a study taken up after a restart. Those the runner
-  // still has (Adopt) are followed again; the others are recorded FAILED "TrialLost".
+  // still has (Adopt) are followed again. For the others the runner stops what is left of them
+  // (TrialRunner::Reclaim); a trial it can vouch for is run again once (Requeue), any other is
+  // recorded FAILED "TrialLost".
   absl::Status Recover(const std::vector<TrialRecord>& trials);
+  // Runs trial `t`, lost with the previous engine, again: the next attempt with the same
+  // parameters and seed and a new token (the lost attempt's process can no longer report), its
+  // points deleted, a TrialRequeued event recorded before the launch (the mark that it was run
+  // again once).
+  absl::Status Requeue(const TrialRecord& t, runner::TrialLaunch launch,
+                       const runner::Reclaimed& reclaimed);
   // options_.resume: takes up the stored study and the counts of its trials.
   absl::Status ResumeStudy(const std::string& name);
   absl::Status LaunchTrials(int n);
@@ -213,7 +222,7 @@ absl::Status RunState::ResumeStudy(const std::string& name) {
   }
   study_ = *study;
   seed_ = study_.seed;
-  if (unfinished > 0) {
+  if (options_.recover) {
     if (absl::Status s = Recover(*trials); !s.ok()) return s;
     trials = store_->ListTrials(study_.id);
     if (!trials.ok()) return trials.status();
@@ -307,6 +316,7 @@ runner::TrialLaunch RunState::MakeLaunch(const std::string& name, uint64_t trial
   launch.env["KATIB_TRIAL_NAME"] = name;
   launch.env["HPT_TRIAL_SEED"] = std::to_string(trial_seed);
   launch.env["HPT_STUDY"] = study_.name;
+  launch.env["HPT_TRIAL_ATTEMPT"] = std::to_string(launch.attempt);
   launch.env["PYTHONUNBUFFERED"] = "1";
   if (!options_.cluster) {
     launch.working_dir = !r.working_dir.empty() ? r.working_dir
@@ -327,50 +337,152 @@ absl::Status RunState::Recover(const std::vector<TrialRecord>& trials) {
   if (!adopted.ok()) return adopted.status();
   std::map<std::string, int> attempts;  // the runner's trials: name -> attempt
   for (const runner::RunStatus& st : *adopted) attempts[st.trial_name] = st.attempt;
+  // Trials already run again once after a restart: the TrialRequeued event, written before that
+  // launch, is the mark.
+  absl::StatusOr<std::vector<tracker::Event>> events = store_->ListEvents(study_.id);
+  if (!events.ok()) return events.status();
+  std::set<int64_t> requeued;
+  for (const tracker::Event& e : *events) {
+    if (e.kind == "TrialRequeued") requeued.insert(e.trial_id);
+  }
   for (const TrialRecord& t : trials) {
-    if (tracker::IsTerminal(t.state)) continue;
     const fs::path trial_dir = fs::absolute(fs::path(options_.runs_dir) / study_.name / t.name);
-    auto known = attempts.find(t.name);
-    absl::StatusOr<RenderedTrial> r;
-    if (known != attempts.end()) {
-      suggest::Assignment params;
-      for (const auto& [name, value] : t.params) params.push_back({name, value});
-      r = RenderTrial(spec_, {.study_name = study_.name,
-                              .trial_name = t.name,
-                              .namespace_ = spec_.namespace_,
-                              .params = params});
-    }
-    if (known != attempts.end() && r.ok()) {
-      // Still running in the runner (a Kubernetes Job): attach to it again. Its token is the
-      // one it started with (only its hash is kept), so no Secret is made.
-      runner::TrialLaunch launch = MakeLaunch(t.name, t.seed, *r, trial_dir);
-      launch.attempt = known->second;
-      if (absl::Status s = runner_->Launch(launch); !s.ok()) return s;
-      store_
-          ->AddEvent(study_.id, t.id, "TrialAdopted",
-                     absl::StrCat("attempt ", launch.attempt,
-                                  " found in the runner after a "
-                                  "restart; followed again"))
-          .IgnoreError();
-      active_.push_back({.id = t.id,
-                         .name = t.name,
-                         .log_path = launch.log_path,
-                         .trial_dir = trial_dir.string(),
-                         .launch = std::move(launch),
-                         .running = t.state == TrialState::kRunning});
+    if (tracker::IsTerminal(t.state)) {
+      // A finished trial's process may outlive the engine too (an early-stopped trial is
+      // recorded before its process has ended): stop what is left, if the runner can tell.
+      if (!attempts.contains(t.name)) {
+        runner_
+            ->Reclaim({.trial_name = t.name,
+                       .study_name = study_.name,
+                       .working_dir = trial_dir.string(),
+                       .log_path = (trial_dir / "trial.log").string()})
+            .IgnoreError();
+      }
       continue;
     }
-    const std::string message =
-        r.ok() || known == attempts.end()
-            ? "the trial's process ended with the previous engine (the runner no longer knows "
-              "it); it is not run again"
-            : absl::StrCat("cannot render the trial again: ", r.status().message());
-    if (absl::Status s = store_->SetTrialState(t.id, TrialState::kFailed, "TrialLost", message);
+    auto known = attempts.find(t.name);
+    suggest::Assignment params;
+    for (const auto& [name, value] : t.params) params.push_back({name, value});
+    absl::StatusOr<RenderedTrial> r = RenderTrial(spec_, {.study_name = study_.name,
+                                                          .trial_name = t.name,
+                                                          .namespace_ = spec_.namespace_,
+                                                          .params = params});
+    std::string lost;  // why the trial is recorded lost; empty: it is followed or run again
+    if (known != attempts.end()) {
+      if (r.ok()) {
+        // Still running in the runner (a Kubernetes Job): attach to it again. Its token is the
+        // one it started with (only its hash is kept), so no Secret is made.
+        runner::TrialLaunch launch = MakeLaunch(t.name, t.seed, *r, trial_dir);
+        launch.attempt = known->second;
+        launch.env["HPT_TRIAL_ATTEMPT"] = std::to_string(launch.attempt);
+        if (absl::Status s = runner_->Launch(launch); !s.ok()) return s;
+        store_
+            ->AddEvent(study_.id, t.id, "TrialAdopted",
+                       absl::StrCat("attempt ", launch.attempt,
+                                    " found in the runner after a "
+                                    "restart; followed again"))
+            .IgnoreError();
+        active_.push_back({.id = t.id,
+                           .name = t.name,
+                           .log_path = launch.log_path,
+                           .trial_dir = trial_dir.string(),
+                           .launch = std::move(launch),
+                           .running = t.state == TrialState::kRunning});
+        continue;
+      }
+      lost = absl::StrCat("cannot render the trial again: ", r.status().message());
+    } else {
+      // The runner no longer knows it (a local process of the previous engine). The launch
+      // locates what may be left of it (the local runner's record beside the log).
+      runner::TrialLaunch launch;
+      if (r.ok()) {
+        launch = MakeLaunch(t.name, t.seed, *r, trial_dir);
+      } else {
+        launch = {.trial_name = t.name,
+                  .study_name = study_.name,
+                  .working_dir = trial_dir.string(),
+                  .log_path = (trial_dir / "trial.log").string()};
+      }
+      absl::StatusOr<runner::Reclaimed> reclaimed = runner_->Reclaim(launch);
+      if (absl::IsUnimplemented(reclaimed.status())) {
+        lost =
+            "the trial's process ended with the previous engine (the runner no longer knows "
+            "it); it is not run again";
+      } else if (!reclaimed.ok()) {
+        lost = absl::StrCat("the trial was lost with the previous engine and is not run again: ",
+                            reclaimed.status().message());
+      } else if (!r.ok()) {
+        lost = absl::StrCat("the trial was lost with the previous engine (", reclaimed->message,
+                            ") and cannot be rendered again: ", r.status().message());
+      } else if (requeued.contains(t.id)) {
+        lost = absl::StrCat(
+            "the trial was lost with the previous engine (", reclaimed->message,
+            ") after it had already been run again once after an engine restart; it is not run "
+            "again");
+      } else {
+        if (absl::Status s = Requeue(t, std::move(launch), *reclaimed); !s.ok()) return s;
+        continue;
+      }
+    }
+    if (absl::Status s = store_->SetTrialState(t.id, TrialState::kFailed, "TrialLost", lost);
         !s.ok()) {
       return s;
     }
-    store_->AddEvent(study_.id, t.id, "TrialLost", message).IgnoreError();
+    store_->AddEvent(study_.id, t.id, "TrialLost", lost).IgnoreError();
   }
+  return absl::OkStatus();
+}
+
+absl::Status RunState::Requeue(const TrialRecord& t, runner::TrialLaunch launch,
+                               const runner::Reclaimed& reclaimed) {
+  int64_t discarded = 0;
+  if (absl::StatusOr<std::vector<tracker::MetricSummary>> sums = store_->Summaries(t.id);
+      sums.ok()) {
+    for (const tracker::MetricSummary& m : *sums) discarded += m.count;
+  }
+  // The new token first: from its commit on, nothing the lost attempt still sends is stored
+  // (reports already authorized are checked against the token in their transaction), so the
+  // deletion below is final.
+  const std::string token = NewTrialToken();
+  if (absl::Status s = store_->SetTrialTokenHash(t.id, HashToken(token)); !s.ok()) return s;
+  if (absl::Status s = store_->DeleteMetrics(t.id); !s.ok()) return s;
+  launch.attempt = std::max({t.attempt, reclaimed.attempt, 1}) + 1;
+  launch.env["HPT_TRIAL_ATTEMPT"] = std::to_string(launch.attempt);
+  launch.secret_env = {{"HPT_TRIAL_TOKEN", token}};
+  std::string message = absl::StrCat("the previous engine ended while the trial ran (",
+                                     reclaimed.message, "); run again as attempt ", launch.attempt,
+                                     " with the same parameters and a new token");
+  absl::StrAppend(&message, discarded > 0
+                                ? absl::StrCat("; the ", discarded,
+                                               " metric points of the lost attempt were discarded")
+                                : "; the lost attempt had reported no metric points");
+  if (t.state == TrialState::kRunning) {
+    if (absl::Status s =
+            store_->SetTrialState(t.id, TrialState::kPending, "TrialRequeued", message);
+        !s.ok()) {
+      return s;
+    }
+  }
+  // Recorded before the launch: an engine that dies after it knows the trial was run again.
+  if (absl::Status s = store_->AddEvent(study_.id, t.id, "TrialRequeued", message); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = runner_->Launch(launch); !s.ok()) {
+    const std::string why =
+        absl::StrCat("the re-queued trial could not be launched: ", s.message());
+    if (absl::Status f = store_->SetTrialState(t.id, TrialState::kFailed, "LaunchFailed", why);
+        !f.ok()) {
+      return f;
+    }
+    store_->AddEvent(study_.id, t.id, "TrialFailed", why).IgnoreError();
+    return absl::OkStatus();
+  }
+  const fs::path trial_dir = fs::path(launch.log_path).parent_path();
+  active_.push_back({.id = t.id,
+                     .name = t.name,
+                     .log_path = launch.log_path,
+                     .trial_dir = trial_dir.string(),
+                     .launch = std::move(launch)});
   return absl::OkStatus();
 }
 
@@ -566,7 +678,17 @@ absl::Status RunState::Finish(const Active& a, const runner::RunStatus& st) {
 absl::Status RunState::Observe() {
   for (size_t i = 0; i < active_.size();) {
     absl::StatusOr<runner::RunStatus> st = runner_->Poll(active_[i].name);
-    if (!st.ok()) return st.status();
+    if (absl::IsNotFound(st.status())) {
+      // The runner forgot the trial: it cannot end any other way.
+      st = runner::RunStatus{
+          .trial_name = active_[i].name,
+          .phase = runner::RunPhase::kFailed,
+          .reason = "Lost",
+          .message = absl::StrCat("the runner no longer knows the trial: ", st.status().message()),
+          .attempt = active_[i].launch.attempt};
+    } else if (!st.ok()) {
+      return st.status();
+    }
     if (st->phase == runner::RunPhase::kRunning && !active_[i].running) {
       active_[i].running = true;
       if (absl::Status s = store_->SetTrialState(active_[i].id, TrialState::kRunning,
@@ -677,6 +799,7 @@ absl::StatusOr<bool> RunState::RetryPreempted(Active& a, const runner::RunStatus
     a.running = false;
   }
   a.launch.attempt = st.attempt + 1;
+  a.launch.env["HPT_TRIAL_ATTEMPT"] = std::to_string(a.launch.attempt);
   std::string message = absl::StrCat(st.reason, ": ", st.message, "; retry ", a.preemptions, " of ",
                                      budget, " (attempt ", a.launch.attempt, ")");
   if (discarded > 0) {

@@ -18,6 +18,7 @@
 // With spec.earlyStopping (medianstop, engine/early_stopping.h), running trials whose objective
 // falls behind the rule are stopped and recorded EARLY_STOPPED ("TrialEarlyStopped"); their slot
 // is free at once.
+// Every trial gets HPT_TRIAL_ATTEMPT (1, then 2, ... for each retry) in its environment.
 // A trial the runner reports Preempted is run again (same parameters, seed and token; the next
 // attempt) up to spec.hpt.kubernetes.preemptionRetries times without counting as failed: it goes
 // back to PENDING, the points the preempted attempt reported are deleted (an event records how
@@ -72,8 +73,15 @@ struct ControllerOptions {
   // `recover`.
   bool resume = false;
   // With `resume`, after an engine restart: the study's unfinished trials that the runner still
-  // has (TrialRunner::Adopt: Kubernetes Jobs) are followed again, never launched twice; those it
-  // lost (local processes) end FAILED "TrialLost".
+  // has (TrialRunner::Adopt: Kubernetes Jobs) are followed again, never launched twice. For each
+  // other one the runner first stops whatever is left of it (TrialRunner::Reclaim: the local
+  // runner kills the process group the dead engine orphaned); then the trial is run again once
+  // (same parameters and seed, the next attempt, a new token so that the lost attempt can no
+  // longer report, its points deleted, a "TrialRequeued" event saying why and how many points
+  // were dropped). A trial that already has a TrialRequeued event, or whose runner cannot vouch
+  // that nothing of it still runs (Reclaim not OK: the Kubernetes runner), ends FAILED
+  // "TrialLost". What is left of finished trials (an early-stopped trial's process) is stopped
+  // too.
   bool recover = false;
 };
 

@@ -1,9 +1,11 @@
 // hptd: the long-running hpt engine. It serves, over one tracker file:
 //   - hpt.v1.MetricsService, Katib's api.v1.beta1.DBManager and gRPC health on --listen (what
 //     trials report to; HPT_ENDPOINT);
-//   - hpt.v1.StudyService (submit, follow, stop, resume, change the budget of studies) on a Unix
-//     socket (--admin-socket; its permissions decide: 0600) and, with --admin-token-file, on
+//   - hpt.v1.StudyService (submit, follow, stop, resume, delete, change the budget of studies) on
+//     a Unix socket (--admin-socket; its permissions decide: 0600) and, with --admin-token-file, on
 //     --admin-listen for callers sending the token;
+//   TLS on both TCP ports with --tls-cert/--tls-key, mutual TLS with --tls-client-ca (StudyService)
+//   and --metrics-tls-client-ca (metrics); --config FILE reads any of these flags from a file;
 // and runs every submitted study on one trial runner (local processes or Kubernetes Jobs).
 // SIGTERM / SIGINT: stops taking work, lets acknowledged writes finish, leaves trials running
 // (their studies stay RUNNING in the tracker).
@@ -24,6 +26,7 @@
 #include "engine/runner_factory.h"
 #include "engine/study_manager.h"
 #include "engine/study_service.h"
+#include "engine/tls.h"
 #include "tracker/trial_store.h"
 
 namespace {
@@ -53,6 +56,18 @@ int main(int argc, char** argv) {
                  "also serve the StudyService on this TCP address (needs --admin-token-file)");
   app.add_option("--admin-token-file", admin_token_file,
                  "file holding the admin token TCP callers must send");
+  hpt::engine::ServerTls tls;
+  std::string metrics_client_ca;
+  app.add_option("--tls-cert", tls.cert_file,
+                 "PEM certificate: serve TLS on --listen and --admin-listen (with --tls-key)");
+  app.add_option("--tls-key", tls.key_file, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", tls.client_ca_file,
+                 "PEM CA: --admin-listen callers must present a certificate it signed (mTLS)");
+  app.add_option("--metrics-tls-client-ca", metrics_client_ca,
+                 "PEM CA: trials must present a certificate it signed on --listen (mTLS)");
+  app.set_config("--config", "",
+                 "read options from this file (TOML or INI: `listen = \"0.0.0.0:7070\"`; flags "
+                 "given on the command line win)");
   app.add_option("--runs-dir", runs_dir,
                  "trial directories and logs (default hpt-runs beside the db)");
   app.add_option("--runner", runner_config.kind, "where trials run: local or kubernetes")
@@ -96,7 +111,19 @@ int main(int argc, char** argv) {
   if (!runner.ok())
     return Fail(absl::StrCat("--runner ", runner_config.kind, ": ", runner.status().message()));
 
-  hpt::engine::MetricsServer metrics(store->get(), {});
+  // TLS: the metrics port has its own client CA (trials authenticate with their tokens; mTLS
+  // there is optional and separate from the admin port's).
+  hpt::engine::ServerTls metrics_tls = tls;
+  metrics_tls.client_ca_file = metrics_client_ca;
+  if (!tls.enabled() && !metrics_client_ca.empty()) {
+    return Fail("--metrics-tls-client-ca needs --tls-cert and --tls-key");
+  }
+  auto metrics_credentials = hpt::engine::MakeServerCredentials(metrics_tls);
+  if (!metrics_credentials.ok()) return Fail(std::string(metrics_credentials.status().message()));
+  auto admin_credentials = hpt::engine::MakeServerCredentials(tls);
+  if (!admin_credentials.ok()) return Fail(std::string(admin_credentials.status().message()));
+
+  hpt::engine::MetricsServer metrics(store->get(), {.credentials = *metrics_credentials});
   absl::StatusOr<int> port = metrics.Start(listen);
   if (!port.ok()) return Fail(std::string(port.status().message()));
   if (endpoint.empty()) endpoint = absl::StrCat(listen.substr(0, listen.rfind(':')), ":", *port);
@@ -108,7 +135,10 @@ int main(int argc, char** argv) {
                                      .cluster = runner_config.kind == "kubernetes"});
   hpt::engine::AdminServer admin(
       &manager, store->get(),
-      {.unix_socket = admin_socket, .tcp_address = admin_listen, .admin_token = admin_token});
+      {.unix_socket = admin_socket,
+       .tcp_address = admin_listen,
+       .admin_token = admin_token,
+       .tcp_credentials = *admin_credentials});
   absl::StatusOr<int> admin_port = admin.Start();
   if (!admin_port.ok()) return Fail(std::string(admin_port.status().message()));
 

@@ -57,7 +57,10 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
   Impl(tracker::TrialStore* s, MetricsServerOptions o)
       : store(s), options(o), pool(o.worker_threads) {}
 
-  // What a report needs to know about a trial; none of it ever changes.
+  // What a report needs to know about a trial. The token hash changes when the trial is run again
+  // after an engine restart (TrialStore::SetTrialTokenHash): every append is checked against the
+  // hash it was authorized with inside its transaction, so a stale entry never lets an old token
+  // through; the refusal drops the entry.
   struct TrialKey {
     int64_t id = 0;
     std::string token_hash;
@@ -143,16 +146,24 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
     trials.erase(name);
   }
 
-  // Appends `points` for trial `name` once committed (refused for a finished trial) and hands
-  // the outcome to `done`. A trial that vanished from the file is forgotten.
-  void Append(const std::string& name, int64_t trial_id, uint64_t seq,
-              std::vector<tracker::MetricPoint> points, Done done) {
+  // Appends `points` for trial `name` once committed (refused for a finished trial, and, when
+  // `token_hash` is not empty, for a trial whose token is no longer the one of that hash) and
+  // hands the outcome to `done`. A trial that vanished from the file, or whose token changed, is
+  // forgotten.
+  void Append(const std::string& name, int64_t trial_id, const std::string& token_hash,
+              uint64_t seq, std::vector<tracker::MetricPoint> points, Done done) {
     store->AppendMetricsAsync(
-        trial_id, seq, std::move(points), {.require_open = true},
+        trial_id, seq, std::move(points), {.require_open = true, .expect_token_hash = token_hash},
         [this, name, done = std::move(done)](absl::StatusOr<tracker::AppendResult> r) mutable {
           if (absl::IsNotFound(r.status())) {
             Forget(name);
             r = UnknownTrial(name);
+          } else if (absl::IsPermissionDenied(r.status())) {
+            Forget(name);
+            r = absl::PermissionDeniedError(
+                absl::StrCat("wrong token for trial \"", name,
+                             "\": the trial has a new token (it was run again); this report came "
+                             "from an earlier attempt"));
           }
           std::move(done)(std::move(r));
         });
@@ -208,7 +219,7 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
                    std::move(done)(key.status());
                    return;
                  }
-                 Append(name, key->id, seq, std::move(points), std::move(done));
+                 Append(name, key->id, key->token_hash, seq, std::move(points), std::move(done));
                });
   }
 
@@ -348,19 +359,35 @@ struct MetricsServer::Impl : public hpt::v1::MetricsService::CallbackService,
       reactor->Finish(ToGrpcStatus(points.status()));
       return reactor;
     }
-    WithTrial(req->trial_name(), /*fresh=*/false,
-              [this, reactor, name = req->trial_name(), points = *std::move(points)](
-                  absl::StatusOr<TrialKey> key, bool) mutable {
+    KatibAppend(reactor, req->trial_name(), *std::move(points), /*fresh=*/false);
+    return reactor;
+  }
+
+  // Stores a Katib report for trial `name` and finishes `reactor`. Katib's reports carry no
+  // token, but the token hash remembered with the trial's id still identifies the trial: a
+  // report checked against a stale entry (the trial was given a new token, or the name now
+  // belongs to a trial made anew) is looked up once more from the file, never stored elsewhere.
+  void KatibAppend(grpc::ServerUnaryReactor* reactor, std::string name,
+                   std::vector<tracker::MetricPoint> points, bool fresh) {
+    WithTrial(name, fresh,
+              [this, reactor, name, points = std::move(points)](absl::StatusOr<TrialKey> key,
+                                                                  bool cached) mutable {
                 if (!key.ok()) {
                   reactor->Finish(ToGrpcStatus(key.status()));
                   return;
                 }
-                Append(name, key->id, 0, std::move(points),
-                       [reactor](absl::StatusOr<tracker::AppendResult> r) {
+                std::vector<tracker::MetricPoint> retry;
+                if (cached) retry = points;
+                Append(name, key->id, key->token_hash, 0, std::move(points),
+                       [this, reactor, name, cached, retry = std::move(retry)](
+                           absl::StatusOr<tracker::AppendResult> r) mutable {
+                         if (cached && absl::IsPermissionDenied(r.status())) {
+                           KatibAppend(reactor, name, std::move(retry), /*fresh=*/true);
+                           return;
+                         }
                          reactor->Finish(ToGrpcStatus(r.status()));
                        });
               });
-    return reactor;
   }
 
   // The points of a Katib report, validated.
@@ -469,7 +496,10 @@ absl::StatusOr<int> MetricsServer::Start(const std::string& address) {
   // reports reach the wrong process).
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(address,
+                           impl_->options.credentials ? impl_->options.credentials
+                                                      : grpc::InsecureServerCredentials(),
+                           &port);
   builder.SetMaxReceiveMessageSize(impl_->options.max_message_bytes);
   builder.RegisterService(static_cast<hpt::v1::MetricsService::CallbackService*>(impl_.get()));
   builder.RegisterService(static_cast<api::v1::beta1::DBManager::CallbackService*>(impl_.get()));

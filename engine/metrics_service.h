@@ -8,10 +8,11 @@
 //
 // A report is acknowledged only after its points are committed (TrialStore::AppendMetricsAsync),
 // and no gRPC thread ever waits: a report for a trial the server already knows (id and token hash
-// are kept in memory; neither ever changes) is validated in the gRPC reaction and queued for the
-// tracker's writer, and the call is finished from the tracker's completion thread after the
-// commit; reads (a trial seen for the first time, GetAssignment, Katib's reads) run on a worker
-// pool. Whether the trial has finished is decided in the transaction that would store the points.
+// are kept in memory; a token changed since, TrialStore::SetTrialTokenHash, is caught in the
+// writing transaction) is validated in the gRPC reaction and queued for the tracker's writer, and
+// the call is finished from the tracker's completion thread after the commit; reads (a trial
+// seen for the first time, GetAssignment, Katib's reads) run on a worker pool. Whether the trial
+// has finished is decided in the transaction that would store the points.
 // Status codes: NOT_FOUND (unknown trial), PERMISSION_DENIED (wrong token), FAILED_PRECONDITION
 // (trial already finished), INVALID_ARGUMENT (NaN/Inf, empty or oversize names, too many points),
 // RESOURCE_EXHAUSTED (a message over max_message_bytes, from gRPC), UNAVAILABLE (retry).
@@ -27,6 +28,7 @@
 
 namespace grpc {
 class Server;
+class ServerCredentials;
 }
 
 namespace hpt::engine {
@@ -36,6 +38,8 @@ struct MetricsServerOptions {
   int max_metric_name_bytes = 256;     // longer -> INVALID_ARGUMENT
   int max_message_bytes = 4 << 20;     // gRPC receive limit (RESOURCE_EXHAUSTED beyond it)
   int worker_threads = 4;              // threads for reads (first report of a trial, queries)
+  // TLS (MakeServerCredentials, engine/tls.h); null: plaintext.
+  std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 
 class MetricsServer {

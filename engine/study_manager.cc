@@ -1,5 +1,7 @@
 #include "engine/study_manager.h"
 
+#include <filesystem>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -117,6 +119,7 @@ absl::StatusOr<StudyView> StudyManager::Start(StudySpec spec, ControllerOptions 
   co.poll_interval_ms = options_.poll_interval_ms;
   co.resume = resume;
   co.recover = recover;
+  co.stop_running_on_completion = !spec.hpt.finish_running_on_completion;
   const std::string name = co.study_name;
 
   absl::MutexLock lock(&mu_);
@@ -261,6 +264,53 @@ absl::StatusOr<StudyView> StudyManager::Resume(const std::string& name,
   ControllerOptions co;
   co.study_name = name;
   return Start(std::move(spec), std::move(co), /*resume=*/true);
+}
+
+absl::StatusOr<int> StudyManager::Delete(const std::string& name, bool force) {
+  absl::MutexLock lock(&mu_);
+  ReapLocked();
+  if (auto it = running_.find(name); it != running_.end()) {
+    if (!force) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "study ", name, " is running; stop it first, or delete it with force (its running "
+          "trials are stopped)"));
+    }
+    Running* raw = it->second.get();
+    raw->controller->RequestStop(/*let_running_finish=*/false);
+    ++versions_[name];
+    mu_.Await(absl::Condition(+[](Running* r) { return r->done; }, raw));
+    ReapLocked();
+  }
+  absl::StatusOr<tracker::StudyRecord> record = store_->FindStudy(name);
+  if (!record.ok()) return record.status();
+  if (!force && (record->state == tracker::StudyState::kRunning ||
+                 record->state == tracker::StudyState::kCreated)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "study ", name, " is ", tracker::StudyStateName(record->state),
+        " in the tracker but not run by this hptd (another hpt process on the same file?); stop "
+        "that process first, or delete it with force"));
+  }
+  absl::StatusOr<std::vector<tracker::TrialRecord>> trials = store_->ListTrials(record->id);
+  if (!trials.ok()) return trials.status();
+  // The runner's traces first (Kubernetes Jobs): should that fail, the study is still whole and
+  // the delete can be asked again.
+  if (absl::Status s = runner_->Purge(name); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("cannot delete the workloads of study ", name,
+                                               " (nothing deleted): ", s.message()));
+  }
+  if (absl::Status s = store_->DeleteStudy(record->id); !s.ok()) return s;
+  events_.erase(name);
+  budgets_.erase(name);
+  ++versions_[name];  // watchers wake up and find it gone
+  // Trial directories hold the trials' logs and outputs; they go with the study.
+  std::error_code ec;
+  std::filesystem::remove_all(std::filesystem::path(options_.runs_dir) / name, ec);
+  if (ec) {
+    return absl::DataLossError(absl::StrCat("study ", name, " was deleted from the tracker, but "
+                                            "its trial directories under ", options_.runs_dir,
+                                            " could not be removed: ", ec.message()));
+  }
+  return static_cast<int>(trials->size());
 }
 
 absl::StatusOr<StudyView> StudyManager::Update(const std::string& name, const StudyLimits& limits) {

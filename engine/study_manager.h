@@ -88,6 +88,14 @@ class StudyManager {
   // given. FailedPrecondition when it is running, or when it ended at its maxTrialCount and none
   // larger is given; InvalidArgument for a maxTrialCount not above the trials it has.
   absl::StatusOr<StudyView> Resume(const std::string& name, std::optional<int> max_trial_count);
+  // Deletes a study with its trials, metric points and events (TrialStore::DeleteStudy), its
+  // workloads left in the runner (TrialRunner::Purge: Kubernetes Jobs) and its trial directories
+  // under runs_dir; returns how many trials it had. A study running here is
+  // refused (FailedPrecondition: stop it first) unless `force`, which stops it (running trials
+  // are stopped, KILLED) and waits for its controller to end. A study the store shows RUNNING that
+  // no controller here runs (another hpt process on the same file) is refused unless `force`.
+  // NotFound for an unknown study. Watchers of the study see it end NotFound.
+  absl::StatusOr<int> Delete(const std::string& name, bool force);
   // Budget changes of a running study (StudyController::SetLimits); FailedPrecondition when it is
   // not running here.
   absl::StatusOr<StudyView> Update(const std::string& name, const StudyLimits& limits);

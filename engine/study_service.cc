@@ -144,6 +144,16 @@ class AdminServer::Service final : public hpt::v1::StudyService::Service {
     return Reply(manager_->Update(req->name(), limits), resp);
   }
 
+  grpc::Status Delete(ServerContext* ctx, const hpt::v1::DeleteRequest* req,
+                      hpt::v1::DeleteResponse* resp) override {
+    if (grpc::Status a = Authorize(ctx); !a.ok()) return a;
+    absl::StatusOr<int> trials = manager_->Delete(req->name(), req->force());
+    if (!trials.ok()) return ToGrpcStatus(trials.status());
+    resp->set_name(req->name());
+    resp->set_trials(*trials);
+    return grpc::Status::OK;
+  }
+
   grpc::Status ListTrials(ServerContext* ctx, const hpt::v1::ListTrialsRequest* req,
                           hpt::v1::ListTrialsResponse* resp) override {
     if (grpc::Status a = Authorize(ctx); !a.ok()) return a;
@@ -275,7 +285,10 @@ absl::StatusOr<int> AdminServer::Start() {
   }
   int port = 0;
   if (!options_.tcp_address.empty()) {
-    builder.AddListeningPort(options_.tcp_address, grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort(options_.tcp_address,
+                             options_.tcp_credentials ? options_.tcp_credentials
+                                                      : grpc::InsecureServerCredentials(),
+                             &port);
   }
   builder.RegisterService(service_.get());
   // The socket is created with the process umask; only the owner may connect.

@@ -22,6 +22,7 @@
 
 namespace grpc {
 class Server;
+class ServerCredentials;
 }
 
 namespace hpt::engine {
@@ -30,6 +31,9 @@ struct AdminServerOptions {
   std::string unix_socket;  // path; "" = none. An existing socket file is replaced.
   std::string tcp_address;  // "host:port" ("…:0" picks a port); "" = none. Needs admin_token.
   std::string admin_token;  // the bearer token TCP callers must send
+  // TLS of the TCP address (MakeServerCredentials, engine/tls.h); null: plaintext. The Unix socket
+  // is always plaintext: its file permissions decide who may connect.
+  std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
 };
 
 class AdminServer {

@@ -14,6 +14,9 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # Python side: the client library, the example training programs, the Kubernetes manifest checks
   python3 python3-grpcio python3-protobuf python3-jsonschema python3-yaml
+  # tests: the openssl command makes TLS certificates; clang and libFuzzer's runtime build the
+  # fuzz targets that scripts/test.sh runs for a bounded time (scripts/fuzz.sh)
+  openssl clang libclang-rt-14-dev
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -561,6 +562,44 @@ absl::Status SqliteStore::SetStudyState(int64_t study_id, StudyState state,
   });
 }
 
+absl::Status SqliteStore::DeleteStudy(int64_t study_id) {
+  absl::MutexLock lock(&write_mu_);
+  std::vector<int64_t> trial_ids;
+  absl::Status deleted = WithWriteTransaction([&](Db& db) -> absl::Status {
+    {
+      absl::StatusOr<Stmt> st = db.Prepare("SELECT count(*) FROM studies WHERE id = ?1", study_id);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row || st->ColumnInt(0) == 0) {
+        return absl::NotFoundError(absl::StrCat("no study with id ", study_id));
+      }
+    }
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM trials WHERE study_id = ?1", study_id);
+    if (!st.ok()) return st.status();
+    for (;;) {
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      trial_ids.push_back(st->ColumnInt(0));
+    }
+    // Foreign keys cascade to trials, params, report seqs, events and annotations; a trigger
+    // deletes the trials' metric points.
+    return RunSql(db, "DELETE FROM studies WHERE id = ?1", study_id);
+  });
+  if (!deleted.ok()) return deleted;
+  // A deleted trial's id may be given to a new trial: forget what was cached under it.
+  const absl::flat_hash_set<int64_t> gone(trial_ids.begin(), trial_ids.end());
+  for (auto it = next_steps_.begin(); it != next_steps_.end();) {
+    if (gone.contains(it->first.first)) {
+      next_steps_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  return absl::OkStatus();
+}
+
 // ---- trials ----
 
 absl::StatusOr<TrialRecord> SqliteStore::CreateTrial(const NewTrial& trial) {
@@ -706,6 +745,34 @@ absl::Status SqliteStore::SetTrialState(int64_t trial_id, TrialState state,
       st->BindNull(5);
     }
     return st->Run();
+  });
+}
+
+absl::Status SqliteStore::SetTrialTokenHash(int64_t trial_id, const std::string& token_hash) {
+  absl::MutexLock lock(&write_mu_);
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    std::string name, state_name;
+    {
+      absl::StatusOr<Stmt> st =
+          db.Prepare("SELECT name, state FROM trials WHERE id = ?1", trial_id);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", trial_id));
+      name = st->ColumnText(0);
+      state_name = st->ColumnText(1);
+    }
+    absl::StatusOr<TrialState> state = ParseTrialState(state_name);
+    if (!state.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("trial \"", name, "\" has an unreadable state: ", state.status().message()));
+    }
+    if (IsTerminal(*state)) {
+      return absl::FailedPreconditionError(absl::StrCat("trial \"", name, "\" (id ", trial_id,
+                                                        ") is already ", TrialStateName(*state),
+                                                        "; a finished trial keeps its token"));
+    }
+    return RunSql(db, "UPDATE trials SET token_hash = ?2 WHERE id = ?1", trial_id, token_hash);
   });
 }
 
@@ -918,11 +985,18 @@ void SqliteStore::WriteGroup(const Group& group) {
 
 absl::Status SqliteStore::CheckTrial(const PendingAppend& batch) {
   absl::StatusOr<Stmt> st =
-      writer_db_->Prepare("SELECT name, state FROM trials WHERE id = ?1", batch.trial_id);
+      writer_db_->Prepare("SELECT name, state, token_hash FROM trials WHERE id = ?1",
+                          batch.trial_id);
   if (!st.ok()) return st.status();
   absl::StatusOr<bool> row = st->Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", batch.trial_id));
+  if (!batch.options.expect_token_hash.empty() &&
+      st->ColumnText(2) != batch.options.expect_token_hash) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "trial \"", st->ColumnText(0), "\" (id ", batch.trial_id,
+        ") no longer has the token this report was checked against"));
+  }
   if (!batch.options.require_open) return absl::OkStatus();
   const std::string state = st->ColumnText(1);
   absl::StatusOr<TrialState> parsed = ParseTrialState(state);

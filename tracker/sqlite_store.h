@@ -55,6 +55,7 @@ class SqliteStore final : public TrialStore {
   absl::StatusOr<std::vector<StudyRecord>> ListStudies() override;
   absl::Status SetStudyState(int64_t study_id, StudyState state, const std::string& reason,
                              const std::string& message) override;
+  absl::Status DeleteStudy(int64_t study_id) override;
 
   absl::StatusOr<TrialRecord> CreateTrial(const NewTrial& trial) override;
   absl::StatusOr<TrialRecord> GetTrial(int64_t trial_id) override;
@@ -62,6 +63,7 @@ class SqliteStore final : public TrialStore {
   absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t study_id) override;
   absl::Status SetTrialState(int64_t trial_id, TrialState state, const std::string& reason,
                              const std::string& message, std::optional<double> objective) override;
+  absl::Status SetTrialTokenHash(int64_t trial_id, const std::string& token_hash) override;
 
   absl::StatusOr<AppendResult> AppendMetrics(int64_t trial_id, uint64_t seq,
                                              const std::vector<MetricPoint>& points) override;

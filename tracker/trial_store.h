@@ -155,6 +155,11 @@ struct AppendOptions {
   // Checked inside the transaction that stores the points, so a report racing with the trial's
   // end is either stored before the trial finished or refused, never stored after.
   bool require_open = false;
+  // When not empty: the trial's stored token hash must be this one (PermissionDenied otherwise),
+  // checked in the same transaction. A caller that authorized the report against a hash it
+  // remembered thus never stores points for a trial whose token has since changed, nor for
+  // another trial that took over the id of a deleted one.
+  std::string expect_token_hash;
 };
 
 // Receives the outcome of AppendMetricsAsync: the same result AppendMetrics returns.
@@ -196,6 +201,10 @@ class TrialStore {
   // when already set), a non-terminal one clears it (a resumed study). NotFound when absent.
   virtual absl::Status SetStudyState(int64_t study_id, StudyState state, const std::string& reason,
                                      const std::string& message) = 0;
+  // Deletes a study with everything it holds: its trials, their params, metric points and report
+  // seqs, its events and annotations, in one transaction. Metric appends for its trials still
+  // queued fail NotFound. NotFound when absent.
+  virtual absl::Status DeleteStudy(int64_t study_id) = 0;
 
   // Returns the stored record (state kPending, attempt 0). InvalidArgument for an empty trial or
   // parameter name or a parameter assigned twice; AlreadyExists for a duplicate name; NotFound for
@@ -215,6 +224,12 @@ class TrialStore {
   virtual absl::Status SetTrialState(int64_t trial_id, TrialState state, const std::string& reason,
                                      const std::string& message,
                                      std::optional<double> objective = std::nullopt) = 0;
+  // Replaces a trial's token hash (hex SHA-256 of its token; empty: no token is accepted). A
+  // trial run again after an engine restart gets a new token, so that the process of its lost
+  // attempt can no longer report: appends checked against the old hash
+  // (AppendOptions::expect_token_hash) are refused from the commit of this call on.
+  // FailedPrecondition when the trial is already terminal; NotFound for an unknown trial.
+  virtual absl::Status SetTrialTokenHash(int64_t trial_id, const std::string& token_hash) = 0;
 
   // Appends points to a trial; returns after they are committed. `seq` > 0 makes the call
   // idempotent per trial (a replay returns {0, duplicate=true}); seq 0 disables dedup.

@@ -1,5 +1,7 @@
 #include "trial_runner/trial_runner.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace hpt::runner {
 
 const char* RunPhaseName(RunPhase p) {
@@ -17,5 +19,13 @@ const char* RunPhaseName(RunPhase p) {
   }
   return "Unknown";
 }
+
+absl::StatusOr<Reclaimed> TrialRunner::Reclaim(const TrialLaunch& launch) {
+  return absl::UnimplementedError(
+      absl::StrCat("this runner cannot find what an earlier instance left of trial '",
+                   launch.trial_name, "'; only trials it still knows (Adopt) can be followed"));
+}
+
+absl::Status TrialRunner::Purge(const std::string&) { return absl::OkStatus(); }
 
 }  // namespace hpt::runner

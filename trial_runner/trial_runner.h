@@ -62,6 +62,17 @@ struct TrialLaunch {
   std::string primary_container;
 };
 
+// What TrialRunner::Reclaim found of a trial's workload left behind by an earlier instance of
+// the runner (an engine that crashed or was restarted).
+struct Reclaimed {
+  // The attempt the earlier workload was running, when the runner knows it; 0 when it does not
+  // (e.g. no trace of the trial was found).
+  int attempt = 0;
+  // For humans, e.g. "process group 4242 (attempt 2) was still running; stopped it with
+  // SIGTERM" or "no process left: pid 4242 (attempt 1) has exited".
+  std::string message;
+};
+
 class TrialRunner {
  public:
   virtual ~TrialRunner() = default;
@@ -79,6 +90,24 @@ class TrialRunner {
   virtual absl::Status Cancel(const std::string& trial_name) = 0;
   // After an engine restart, the trials of `study_name` that still exist in the runner.
   virtual absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name) = 0;
+  // After an engine restart, for an unfinished trial that Adopt() did not return: makes sure that
+  // nothing of the trial's workload from an earlier instance of the runner still runs (the local
+  // runner stops a process group orphaned by an engine that died, found through the record it
+  // keeps beside the trial's log), so that the engine may launch the trial again. `launch` is the
+  // trial's launch as the engine would make it now (trial_name, log_path and working_dir locate
+  // the traces). May block while the workload stops (the local runner: a few seconds at most).
+  // OK: nothing of the trial runs any more. Unimplemented (this default): the runner cannot tell,
+  // so the trial must not be run again. FailedPrecondition: something of the trial may still run
+  // and could not be stopped or identified (the message says what); the trial must not be run
+  // again either. Thread-safe like the other methods.
+  virtual absl::StatusOr<Reclaimed> Reclaim(const TrialLaunch& launch);
+  // The study `study_name` is being deleted: removes what the runner still keeps of its trials
+  // outside the engine (Kubernetes: the study's Jobs, their pods and token Secrets, so that a new
+  // study of the same name never finds them) and forgets them. Running trials should have been
+  // cancelled first. OK when there is nothing to remove (this default: the local runner keeps
+  // nothing once a process has ended); otherwise the runner's error, and the caller should not
+  // delete the study's records.
+  virtual absl::Status Purge(const std::string& study_name);
 };
 
 }  // namespace hpt::runner

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
+#include <sstream>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
@@ -42,12 +44,48 @@ absl::Status CheckMetric(const std::string& name, double value) {
   return absl::OkStatus();
 }
 
+bool UsesTls(const ReporterOptions& o) {
+  return o.tls || !o.tls_ca_pem.empty() || !o.tls_cert_pem.empty() || !o.tls_key_pem.empty();
+}
+
+std::shared_ptr<grpc::ChannelCredentials> Credentials(const ReporterOptions& o) {
+  if (!UsesTls(o)) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = o.tls_ca_pem;
+  ssl.pem_cert_chain = o.tls_cert_pem;
+  ssl.pem_private_key = o.tls_key_pem;
+  return grpc::SslCredentials(ssl);
+}
+
+grpc::ChannelArguments ChannelArguments(const ReporterOptions& o) {
+  grpc::ChannelArguments args;
+  if (UsesTls(o) && !o.tls_server_name.empty()) args.SetSslTargetNameOverride(o.tls_server_name);
+  return args;
+}
+
+// The contents of the file named by environment variable `var` into `out` (left alone when the
+// variable is unset or empty).
+absl::Status ReadEnvFile(const char* var, std::string* out) {
+  const char* path = std::getenv(var);
+  if (path == nullptr || *path == '\0') return absl::OkStatus();
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (!in || ss.str().empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(var, "=", path, ": cannot read it, or it is empty"));
+  }
+  *out = ss.str();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct Reporter::Impl {
   explicit Impl(ReporterOptions o)
       : options(std::move(o)),
-        channel(grpc::CreateChannel(options.endpoint, grpc::InsecureChannelCredentials())),
+        channel(grpc::CreateCustomChannel(options.endpoint, Credentials(options),
+                                          ChannelArguments(options))),
         stub(hpt::v1::MetricsService::NewStub(channel)) {}
 
   // Runs `call` until it succeeds, fails with a non-retryable code, or max_attempts is reached.
@@ -104,6 +142,14 @@ absl::StatusOr<std::unique_ptr<Reporter>> Reporter::FromEnv() {
         " not set: hpt gives every trial HPT_ENDPOINT, HPT_TRIAL_ID and HPT_TRIAL_TOKEN; run this "
         "under hpt (hpt run study.yaml)"));
   }
+  for (auto [var, pem] : {std::pair{"HPT_TLS_CA", &options.tls_ca_pem},
+                          std::pair{"HPT_TLS_CERT", &options.tls_cert_pem},
+                          std::pair{"HPT_TLS_KEY", &options.tls_key_pem}}) {
+    if (absl::Status s = ReadEnvFile(var, pem); !s.ok()) return s;
+  }
+  const char* tls = std::getenv("HPT_TLS");
+  options.tls = tls != nullptr && std::string(tls) == "1";
+  if (const char* name = std::getenv("HPT_TLS_SERVER_NAME")) options.tls_server_name = name;
   return Create(std::move(options));
 }
 
@@ -114,6 +160,10 @@ absl::StatusOr<std::unique_ptr<Reporter>> Reporter::Create(ReporterOptions optio
     if (value->empty()) {
       return absl::InvalidArgumentError(absl::StrCat("ReporterOptions.", name, " is empty"));
     }
+  }
+  if (options.tls_cert_pem.empty() != options.tls_key_pem.empty()) {
+    return absl::InvalidArgumentError(
+        "ReporterOptions.tls_cert_pem and tls_key_pem go together: set both or neither");
   }
   if (options.max_attempts < 1) {
     return absl::InvalidArgumentError(

@@ -46,9 +46,15 @@ inline constexpr char kEnvTrialToken[] = "HPT_TRIAL_TOKEN";
 inline constexpr size_t kMaxMetricNameBytes = 256;
 
 struct ReporterOptions {
-  std::string endpoint;  // host:port of hpt's MetricsService (plaintext gRPC); required
+  std::string endpoint;  // host:port of hpt's MetricsService; required
   std::string trial_id;  // required
   std::string token;     // required
+  // TLS: on when `tls` is set or any PEM is given. tls_ca_pem verifies hpt's certificate (empty:
+  // the system's roots); tls_cert_pem and tls_key_pem are a client certificate for mutual TLS;
+  // tls_server_name is the name to check when it is not the endpoint's host. FromEnv takes them
+  // from HPT_TLS=1, HPT_TLS_CA, HPT_TLS_CERT, HPT_TLS_KEY (file paths), HPT_TLS_SERVER_NAME.
+  bool tls = false;
+  std::string tls_ca_pem, tls_cert_pem, tls_key_pem, tls_server_name;
   // Deadline of each attempt of a call.
   absl::Duration rpc_timeout = absl::Seconds(30);
   // Attempts per call when the server answers UNAVAILABLE or DEADLINE_EXCEEDED (>= 1).
@@ -71,8 +77,9 @@ struct TrialAssignment {
 
 class Reporter {
  public:
-  // Reads HPT_ENDPOINT, HPT_TRIAL_ID and HPT_TRIAL_TOKEN. FailedPrecondition naming every
-  // missing (or empty) variable when the program does not run under hpt. Connects lazily: an
+  // Reads HPT_ENDPOINT, HPT_TRIAL_ID and HPT_TRIAL_TOKEN (and the HPT_TLS* variables of
+  // ReporterOptions). FailedPrecondition naming every missing (or empty) variable when the
+  // program does not run under hpt, or a TLS file that cannot be read. Connects lazily: an
   // unreachable endpoint shows up on the first call, not here.
   static absl::StatusOr<std::unique_ptr<Reporter>> FromEnv();
   // FromEnv with explicit settings. InvalidArgument when a required field is empty or a

@@ -421,8 +421,10 @@ void ReadHptExtensions(Sink* sink, const Field& hpt, ConfigMapFinder* finder, Hp
   Field deadline = h.Get("trialDeadlineSeconds");
   Field files = h.Get("configMapFiles");
   Field kubernetes = h.Get("kubernetes");
+  Field on_completion = h.Get("runningTrialsOnCompletion");
   h.ReportUnknown(true,
-                  "local, seed, gpusPerTrial, trialDeadlineSeconds, configMapFiles, kubernetes");
+                  "local, seed, gpusPerTrial, trialDeadlineSeconds, configMapFiles, kubernetes, "
+                  "runningTrialsOnCompletion");
   ReadKubernetes(sink, kubernetes, deadline, &out->kubernetes);
 
   if (local) {
@@ -444,6 +446,16 @@ void ReadHptExtensions(Sink* sink, const Field& hpt, ConfigMapFinder* finder, Hp
       if (std::optional<std::string> w = ReadString(sink, working_dir)) o.working_dir = *w;
       if (auto e = ReadStringMap(sink, env)) o.env = std::move(*e);
       out->local = std::move(o);
+    }
+  }
+  if (std::optional<std::string> c = ReadString(sink, on_completion)) {
+    if (*c == "Stop" || *c == "Finish") {
+      out->finish_running_on_completion = *c == "Finish";
+    } else {
+      sink->Error(on_completion.loc, on_completion.path,
+                  absl::StrCat("must be Stop (running trials are stopped when the study "
+                               "completes; the default) or Finish (they run to their end), got ",
+                               Quote(*c)));
     }
   }
   if (std::optional<uint64_t> s = ReadUint64(sink, seed)) out->seed = *s;

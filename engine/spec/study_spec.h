@@ -149,6 +149,9 @@ struct HptExtensions {
   // to the study file. YAML files beside the study are searched too.
   std::vector<std::string> config_map_files;
   KubernetesSettings kubernetes;  // spec.hpt.kubernetes
+  // runningTrialsOnCompletion: Finish lets the trials still running when the study completes
+  // (goal reached, budget spent) run to their end; Stop (the default) stops them, KILLED.
+  bool finish_running_on_completion = false;
 };
 
 struct StudySpec {

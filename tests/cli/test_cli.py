@@ -492,10 +492,147 @@ class Daemon(unittest.TestCase):
         r = hpt("--db", self.db, "update", "nope")
         self.assertEqual(r.returncode, 2)
 
+    def test_delete_asks_then_removes_everything(self):
+        path = self.study("doomed", "echo loss=${trialParameters.x}")
+        self.assertEqual(hpt("--db", self.db, "submit", "--watch", path).returncode, 0)
+        self.assertTrue(os.path.isdir(os.path.join(self.dir, "hpt-runs", "doomed")))
+        r = subprocess.run([HPT, "--db", self.db, "delete", "doomed"], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("pass --yes", r.stderr)
+        r = hpt("--db", self.db, "delete", "doomed", "--yes")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("deleted study doomed and its 3 trials", r.stdout)
+        self.assertEqual(hpt("--db", self.db, "status", "doomed").returncode, 1)
+        self.assertFalse(os.path.isdir(os.path.join(self.dir, "hpt-runs", "doomed")))
+        board = hpt("--db", self.db, "leaderboard", "doomed")
+        self.assertNotEqual(board.returncode, 0)
+        # A running study needs --force.
+        path = self.study("running", "sleep 30; echo loss=${trialParameters.x}")
+        self.assertEqual(hpt("--db", self.db, "submit", path).returncode, 0)
+        r = hpt("--db", self.db, "delete", "running", "--yes")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("is running", r.stderr)
+        r = hpt("--db", self.db, "delete", "running", "--yes", "--force")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_no_daemon_is_a_clear_error(self):
         r = hpt("--db", os.path.join(self.dir, "elsewhere", "hpt.db"), "status")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot reach hptd at unix:", r.stderr)
+
+
+def make_certs(d):
+    """A CA, a server certificate for 127.0.0.1 signed by it, and an unrelated CA (openssl)."""
+    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    with open(os.path.join(d, "server.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    steps = [
+        ["openssl", "req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+         "-subj", "/CN=hpt-cli-test-ca"],
+        ["openssl", "req", "-x509", *key, "-keyout", "other.key", "-out", "other.crt", "-days",
+         "2", "-subj", "/CN=hpt-cli-other-ca"],
+        ["openssl", "req", *key, "-keyout", "server.key", "-out", "server.csr", "-subj",
+         "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+         "-CAcreateserial", "-days", "2", "-extfile", "server.ext", "-out", "server.crt"],
+    ]
+    for step in steps:
+        if subprocess.run(step, cwd=d, capture_output=True).returncode != 0:
+            return False
+    return True
+
+
+REPORTER = """import sys
+import hpt_client
+hpt_client.report({"loss": float(sys.argv[1])}, step=1, final=True)
+"""
+
+
+class DaemonOverTls(unittest.TestCase):
+    """hptd set up from a --config file, serving its metrics and StudyService ports over TLS
+    only (no Unix socket): the CLI and the trials (hpt_client in Python, with HPT_TLS_CA from
+    hptd's environment) both go through TLS, and plaintext or unverified callers are refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        hptd = os.environ.get("HPT_HPTD")
+        if not hptd:
+            raise unittest.SkipTest("HPT_HPTD (the hptd binary) is not set")
+        cls.dir = tempfile.mkdtemp(prefix="hpt_hptd_tls_")
+        if not make_certs(cls.dir):
+            raise unittest.SkipTest("the openssl command could not make certificates")
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        cls.token = os.path.join(cls.dir, "admin-token")
+        with open(cls.token, "w") as f:
+            f.write("tls-test-admin-token-0123456789\n")
+        cls.config = os.path.join(cls.dir, "hptd.toml")
+        with open(cls.config, "w") as f:
+            f.write(f"""# hptd settings
+db = "{cls.db}"
+listen = "127.0.0.1:0"
+admin-socket = ""
+admin-listen = "127.0.0.1:0"
+admin-token-file = "{cls.token}"
+tls-cert = "{os.path.join(cls.dir, 'server.crt')}"
+tls-key = "{os.path.join(cls.dir, 'server.key')}"
+""")
+        env = dict(os.environ, HPT_TLS_CA=os.path.join(cls.dir, "ca.crt"))
+        cls.hptd = subprocess.Popen([hptd, "--config", cls.config], stderr=subprocess.PIPE,
+                                    text=True, env=env)
+        line = cls.hptd.stderr.readline()
+        assert " and port " in line, line
+        cls.server = "127.0.0.1:" + line.split(" and port ")[1].split(";")[0]
+        cls.reporter = os.path.join(cls.dir, "report.py")
+        with open(cls.reporter, "w") as f:
+            f.write(REPORTER)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.hptd.terminate()
+        cls.hptd.wait(timeout=30)
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def remote(self, *args, ca="ca.crt"):
+        tls = ["--tls-ca", os.path.join(self.dir, ca)] if ca else []
+        return hpt(*args, "--server", self.server, "--token-file", self.token, *tls)
+
+    def test_cli_and_trials_over_tls(self):
+        path = os.path.join(self.dir, "tls.yaml")
+        with open(path, "w") as f:
+            f.write(echo_study("tls", f"/usr/bin/python3 {self.reporter} ${{trialParameters.x}}",
+                               2, 3))
+        r = self.remote("submit", "--watch", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("study tls: SUCCEEDED (ExperimentMaxTrialsReached)", r.stdout)
+        self.assertIn("3 succeeded", self.remote("status", "tls").stdout)
+        board = hpt("--db", self.db, "leaderboard", "tls", "--format", "json")
+        self.assertEqual(len(json.loads(board.stdout)), 3, board.stdout + board.stderr)
+
+    def test_plaintext_and_unverified_callers_are_refused(self):
+        r = self.remote("status", ca=None)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot reach hptd", r.stderr)
+        r = self.remote("status", ca="other.crt")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("cannot reach hptd", r.stderr)
+        self.assertEqual(self.remote("status").returncode, 0)
+
+    def test_bad_tls_settings_are_clear_errors(self):
+        hptd = os.environ["HPT_HPTD"]
+        r = subprocess.run([hptd, "--config", self.config, "--db",
+                            os.path.join(self.dir, "other.db"), "--tls-cert", "/no/such.crt"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('TLS certificate "/no/such.crt": cannot read it', r.stderr)
+        r = subprocess.run([hptd, "--db", os.path.join(self.dir, "other.db"), "--tls-cert",
+                            os.path.join(self.dir, "server.crt")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--tls-key", r.stderr)
+        r = self.remote("status", ca="missing.crt")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("missing.crt", r.stderr)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,21 @@
 #include "engine/controller.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/metrics_service.h"
 #include "engine/validate.h"
 #include "tests/engine/test_studies.h"
@@ -362,6 +369,227 @@ TEST_F(ControllerTest, BayesianOptimizationBeatsRandomSearchEndToEnd) {
   const double r = *(*best_random)[0].objective;
   EXPECT_LT(b, 0.01) << "random's best: " << r;
   EXPECT_LT(b, r / 5) << "bayesianoptimization " << b << ", random " << r;
+}
+
+}  // namespace
+}  // namespace hpt::engine
+
+namespace hpt::engine {
+namespace {
+
+// ---- After an engine restart: local trials lost with the engine are run again once ----
+
+// Starts `script` under /bin/sh in a process group of its own: what a trial's process looks like
+// after the engine that started it died of SIGKILL. A child of the test: reap it.
+pid_t StartGroup(const std::string& script) {
+  const char* text = script.c_str();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", text, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+class RecoverTest : public ControllerTest {
+ protected:
+  StudySpec Spec(const std::string& yaml) {
+    const fs::path file = dir_ / "study.yaml";
+    std::ofstream(file) << yaml;
+    std::vector<Diagnostic> diags;
+    absl::StatusOr<StudySpec> spec = LoadAndCheckStudy(file.string(), &diags);
+    EXPECT_TRUE(spec.ok()) << spec.status();
+    return spec.ok() ? *spec : StudySpec{};
+  }
+  ControllerOptions Options(bool recover) {
+    ControllerOptions co{
+        .endpoint = endpoint_, .runs_dir = (dir_ / "runs").string(), .poll_interval_ms = 20};
+    if (recover) {
+      co.resume = co.recover = true;
+      co.study_name = "requeue";
+    }
+    return co;
+  }
+  // Runs a controller until `ready` holds, then detaches it: the engine goes away and leaves
+  // the study RUNNING.
+  void RunUntil(const StudySpec& spec, bool recover, const std::function<bool()>& ready) {
+    StudyController c(spec, store_.get(), runner_.get(), Options(recover));
+    std::atomic<bool> seen{false};
+    std::thread stopper([&] {
+      const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+      while (!ready() && std::chrono::steady_clock::now() < end) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      seen = ready();
+      c.RequestDetach();
+    });
+    absl::StatusOr<tracker::StudyRecord> study = c.Run();
+    stopper.join();
+    ASSERT_TRUE(seen) << "the condition never held";
+    ASSERT_TRUE(study.ok()) << study.status();
+    EXPECT_EQ(study->state, StudyState::kRunning);
+  }
+  bool TrialRunning(int requeues) {
+    absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial("requeue-00001");
+    return t.ok() && t->state == TrialState::kRunning &&
+           static_cast<int>(Events("TrialRequeued").size()) == requeues;
+  }
+  std::vector<tracker::Event> Events(const std::string& kind) {
+    std::vector<tracker::Event> out;
+    absl::StatusOr<tracker::StudyRecord> study = store_->FindStudy("requeue");
+    if (!study.ok()) return out;
+    absl::StatusOr<std::vector<tracker::Event>> events = store_->ListEvents(study->id);
+    if (!events.ok()) return out;
+    for (const tracker::Event& e : *events) {
+      if (e.kind == kind) out.push_back(e);
+    }
+    return out;
+  }
+  // The engine dies: its runner goes (here it stops its processes; see StrayProcess).
+  void EngineGone() {
+    runner::LocalRunnerOptions ro;
+    ro.grace_period_seconds = 1;
+    ro.shutdown_grace_seconds = 0.5;
+    runner_ = std::make_unique<runner::LocalRunner>(ro);
+  }
+  fs::path TrialDir() { return dir_ / "runs" / "requeue" / "requeue-00001"; }
+};
+
+TEST_F(RecoverTest, ALocalTrialLostWithItsEngineRunsAgainWithANewTokenAndNoOldPoints) {
+  // Attempt 1 would run for two minutes; the re-queued attempt reports at once.
+  const StudySpec spec = Spec(Experiment(
+      "requeue",
+      "echo attempt=$HPT_TRIAL_ATTEMPT; if [ $HPT_TRIAL_ATTEMPT = 1 ]; then sleep 120; fi; echo "
+      "loss=${trialParameters.x}",
+      1, 1));
+  RunUntil(spec, /*recover=*/false, [&] { return TrialRunning(0); });
+  absl::StatusOr<tracker::TrialRecord> before = store_->FindTrial("requeue-00001");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->attempt, 1);
+  // What attempt 1 reported (acknowledged) before the engine died.
+  ASSERT_TRUE(store_
+                  ->AppendMetrics(before->id, 1,
+                                  {{.name = "loss", .value = 9},
+                                   {.name = "loss", .value = 8},
+                                   {.name = "accuracy", .value = 0.1}})
+                  .ok());
+  // A kill -9 leaves attempt 1's process running with nobody watching it. This runner stops its
+  // own processes when it goes; stand in for the orphan with a process group and its record.
+  EngineGone();
+  const pid_t orphan = StartGroup("sleep 120");
+  absl::StatusOr<runner::ProcessRecord> record =
+      runner::RecordOfProcess(orphan, "requeue-00001", 1);
+  ASSERT_TRUE(record.ok()) << record.status();
+  ASSERT_TRUE(runner::WriteProcessRecord(
+                  runner::ProcessRecordPath((TrialDir() / "trial.log").string()), *record)
+                  .ok());
+
+  StudyController second(spec, store_.get(), runner_.get(), Options(/*recover=*/true));
+  absl::StatusOr<tracker::StudyRecord> study = second.Run();
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+
+  // The orphan was stopped before the trial ran again.
+  int ws = 0;
+  ASSERT_EQ(waitpid(orphan, &ws, 0), orphan);
+  ASSERT_TRUE(WIFSIGNALED(ws));
+  EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+
+  absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial("requeue-00001");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->state, TrialState::kSucceeded) << t->message;
+  std::ifstream log(TrialDir() / "trial.log");
+  const std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_NE(text.find("attempt=1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("attempt=2\n"), std::string::npos) << text;
+  EXPECT_EQ(t->params, before->params);
+  EXPECT_EQ(t->seed, before->seed);
+  EXPECT_NE(t->token_hash, before->token_hash);  // the lost attempt's token is refused now
+  ASSERT_TRUE(t->objective.has_value());
+  EXPECT_EQ(suggest::FormatDouble(*t->objective), t->params[0].second);
+  // Only the new attempt's point: the lost attempt's three are gone.
+  absl::StatusOr<std::vector<tracker::StoredPoint>> points = store_->MetricHistory(t->id, "");
+  ASSERT_TRUE(points.ok()) << points.status();
+  ASSERT_EQ(points->size(), 1u);
+  EXPECT_EQ((*points)[0].name, "loss");
+
+  std::vector<tracker::Event> requeued = Events("TrialRequeued");
+  ASSERT_EQ(requeued.size(), 1u);
+  EXPECT_EQ(requeued[0].trial_id, t->id);
+  EXPECT_EQ(requeued[0].message,
+            absl::StrCat("the previous engine ended while the trial ran (process ", orphan,
+                         " (attempt 1) was still running (process group ", orphan,
+                         "); stopped it with SIGTERM); run again as attempt 2 with the same "
+                         "parameters and a new token; the 3 metric points of the lost attempt "
+                         "were discarded"));
+  EXPECT_TRUE(Events("TrialLost").empty());
+}
+
+TEST_F(RecoverTest, ATrialLostAgainAfterItsRequeueIsTrialLost) {
+  const StudySpec spec =
+      Spec(Experiment("requeue", "sleep 120; echo loss=${trialParameters.x}", 1, 1));
+  RunUntil(spec, /*recover=*/false, [&] { return TrialRunning(0); });
+  EngineGone();
+  // The second engine runs it again (attempt 2) and dies too.
+  RunUntil(spec, /*recover=*/true, [&] { return TrialRunning(1); });
+  EngineGone();
+  StudyController third(spec, store_.get(), runner_.get(), Options(/*recover=*/true));
+  absl::StatusOr<tracker::StudyRecord> study = third.Run();
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;  // maxTrialCount: 1
+
+  absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial("requeue-00001");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->state, TrialState::kFailed);
+  EXPECT_EQ(t->reason, "TrialLost");
+  EXPECT_EQ(t->message,
+            absl::StrCat("the trial was lost with the previous engine (no process record at ",
+                         (TrialDir() / "trial.log.hpt-process").string(),
+                         ": no process of the trial is left) after it had already been run again "
+                         "once after an engine restart; it is not run again"));
+  EXPECT_EQ(Events("TrialRequeued").size(), 1u);
+  EXPECT_EQ(Events("TrialLost").size(), 1u);
+  EXPECT_EQ(store_->ListTrials(study->id)->size(), 1u);
+}
+
+TEST_F(RecoverTest, WhatIsLeftOfAFinishedTrialIsStoppedToo) {
+  const StudySpec spec = Spec(Experiment(
+      "requeue",
+      "if [ $HPT_TRIAL_ID = requeue-00001 ]; then sleep 120; fi; echo loss=${trialParameters.x}", 1,
+      2));
+  RunUntil(spec, /*recover=*/false, [&] { return TrialRunning(0); });
+  absl::StatusOr<tracker::TrialRecord> first = store_->FindTrial("requeue-00001");
+  ASSERT_TRUE(first.ok()) << first.status();
+  // The engine recorded the trial early-stopped and died before its process had ended.
+  ASSERT_TRUE(store_
+                  ->SetTrialState(first->id, TrialState::kEarlyStopped, "TrialEarlyStopped",
+                                  "Trial is early stopped")
+                  .ok());
+  EngineGone();
+  const pid_t orphan = StartGroup("sleep 120");
+  absl::StatusOr<runner::ProcessRecord> record =
+      runner::RecordOfProcess(orphan, "requeue-00001", 1);
+  ASSERT_TRUE(record.ok()) << record.status();
+  ASSERT_TRUE(runner::WriteProcessRecord(
+                  runner::ProcessRecordPath((TrialDir() / "trial.log").string()), *record)
+                  .ok());
+
+  StudyController second(spec, store_.get(), runner_.get(), Options(/*recover=*/true));
+  absl::StatusOr<tracker::StudyRecord> study = second.Run();
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+  int ws = 0;
+  ASSERT_EQ(waitpid(orphan, &ws, 0), orphan);
+  ASSERT_TRUE(WIFSIGNALED(ws));
+  EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+  absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial("requeue-00001");
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->state, TrialState::kEarlyStopped);  // finished trials stay finished
+  EXPECT_TRUE(Events("TrialRequeued").empty());
+  auto n = Count(study->id);
+  EXPECT_EQ(n[TrialState::kSucceeded], 1);
 }
 
 }  // namespace

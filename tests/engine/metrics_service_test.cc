@@ -328,5 +328,61 @@ TEST_F(MetricsServiceTest, TakenPortIsAnErrorNotAShare) {
   EXPECT_THAT(std::string(port.status().message()), ::testing::HasSubstr("in use"));
 }
 
+
+// A trial run again after an engine restart gets a new token (TrialStore::SetTrialTokenHash).
+// The server caches token hashes per trial; a cached OLD hash must not keep accepting the OLD
+// token (the lost attempt's process), and the NEW token must be accepted at once.
+TEST_F(MetricsServiceTest, ChangedTokenRefusesTheOldOneEvenWhenCached) {
+  hpt::v1::ReportResponse resp;
+  ASSERT_TRUE(Report(Request(1, 0.5, 0), &resp).ok());  // caches the trial with the old hash
+  const std::string old_token = token_;
+  const std::string new_token = NewTrialToken();
+  ASSERT_TRUE(store_->SetTrialTokenHash(trial_id_, HashToken(new_token)).ok());
+
+  // The cached hash still matches the old token: the writing transaction refuses it.
+  grpc::Status s = Report(Request(2, 0.4, 1), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+  EXPECT_THAT(s.error_message(), ::testing::HasSubstr("svc-00001"));
+  // And again, now from a fresh read.
+  s = Report(Request(3, 0.3, 2), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+
+  token_ = new_token;
+  s = Report(Request(10, 0.2, 0), &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.stored(), 1);
+  // The new token primed the cache; the old one is still refused.
+  token_ = old_token;
+  s = Report(Request(4, 0.1, 3), &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED) << s.error_message();
+
+  auto h = store_->MetricHistory(trial_id_, "loss");
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_EQ(h->size(), 2u);
+  EXPECT_DOUBLE_EQ((*h)[0].value, 0.5);
+  EXPECT_DOUBLE_EQ((*h)[1].value, 0.2);
+}
+
+// Katib's reports carry no token, so a trial whose token changed is not refused to them; but the
+// remembered id is checked against the trial it was remembered with, so a report is never stored
+// on a trial that took over a stale cache entry's id.
+TEST_F(MetricsServiceTest, KatibReportsSurviveAStaleCacheEntry) {
+  auto katib_report = [&](const std::string& value) {
+    api::v1::beta1::ReportObservationLogRequest req;
+    req.set_trial_name("svc-00001");
+    auto* log = req.mutable_observation_log()->add_metric_logs();
+    log->mutable_metric()->set_name("loss");
+    log->mutable_metric()->set_value(value);
+    grpc::ClientContext ctx;
+    api::v1::beta1::ReportObservationLogReply reply;
+    return katib_->ReportObservationLog(&ctx, req, &reply);
+  };
+  ASSERT_TRUE(katib_report("1").ok());  // caches the trial
+  ASSERT_TRUE(store_->SetTrialTokenHash(trial_id_, HashToken(NewTrialToken())).ok());
+  grpc::Status s = katib_report("2");
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(store_->MetricHistory(trial_id_, "loss")->size(), 2u);
+}
+
 }  // namespace
 }  // namespace hpt::engine

@@ -3,6 +3,7 @@
 #include "engine/study_service.h"
 
 #include <grpcpp/grpcpp.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -254,6 +255,79 @@ TEST_F(StudyServiceTest, StopCanLetRunningTrialsFinish) {
   EXPECT_EQ(last.progress().created(), 2);
 }
 
+TEST_F(StudyServiceTest, DeleteRemovesAStudyWithItsTrialsAndFiles) {
+  hpt::v1::Study s;
+  ASSERT_TRUE(Submit(Experiment("done", "echo loss=${trialParameters.x}", 2, 3), &s).ok());
+  ASSERT_TRUE(Submit(Experiment("busy", "sleep 30; echo loss=${trialParameters.x}", 2, 4), &s)
+                  .ok());
+  EXPECT_EQ(WatchToEnd("done").state(), hpt::v1::SUCCEEDED);
+  WaitFor("busy", [](const hpt::v1::Study& s) { return s.progress().running() == 2; });
+  ASSERT_TRUE(fs::exists(dir_ / "runs" / "done"));
+
+  hpt::v1::DeleteRequest del;
+  hpt::v1::DeleteResponse resp;
+  del.set_name("done");
+  ASSERT_TRUE(stub_->Delete(Ctx().get(), del, &resp).ok());
+  EXPECT_EQ(resp.name(), "done");
+  EXPECT_EQ(resp.trials(), 3);
+  hpt::v1::StudyRef ref;
+  ref.set_name("done");
+  EXPECT_EQ(stub_->Get(Ctx().get(), ref, &s).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(store_->FindTrial("done-00001").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(fs::exists(dir_ / "runs" / "done"));
+  EXPECT_EQ(stub_->Delete(Ctx().get(), del, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // A running study needs force, which stops it first.
+  del.set_name("busy");
+  grpc::Status st = stub_->Delete(Ctx().get(), del, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(st.error_message(), ::testing::HasSubstr("running"));
+  ref.set_name("busy");
+  ASSERT_TRUE(stub_->Get(Ctx().get(), ref, &s).ok());
+  EXPECT_TRUE(s.live());
+  del.set_force(true);
+  st = stub_->Delete(Ctx().get(), del, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.trials(), 2);
+  EXPECT_EQ(stub_->Get(Ctx().get(), ref, &s).error_code(), grpc::StatusCode::NOT_FOUND);
+  hpt::v1::ListStudiesResponse all;
+  ASSERT_TRUE(stub_->List(Ctx().get(), {}, &all).ok());
+  EXPECT_EQ(all.studies_size(), 0);
+
+  // The name can be used again, from nothing.
+  ASSERT_TRUE(Submit(Experiment("done", "echo loss=${trialParameters.x}", 1, 1), &s).ok());
+  hpt::v1::Study again = WatchToEnd("done");
+  EXPECT_EQ(again.state(), hpt::v1::SUCCEEDED);
+  EXPECT_EQ(again.progress().created(), 1);
+}
+
+// When the goal is reached, the other running trial is stopped (KILLED) by default, or runs to
+// its end with spec.hpt.runningTrialsOnCompletion: Finish.
+TEST_F(StudyServiceTest, RunningTrialsOnCompletionStopOrFinish) {
+  for (const std::string policy : {"Stop", "Finish"}) {
+    SCOPED_TRACE(policy);
+    const std::string name = policy == "Stop" ? "goal-stop" : "goal-finish";
+    // The first trial to start reaches the goal at once; the other one takes 3 seconds.
+    const std::string flag = (dir_ / (name + ".first")).string();
+    const std::string script = "if mkdir " + flag +
+                               " 2>/dev/null; then echo loss=0; else sleep 3; echo loss=1; fi; "
+                               ": ${trialParameters.x}";
+    hpt::v1::Study s;
+    ASSERT_TRUE(Submit(Experiment(name, script,
+                                  "  parallelTrialCount: 2\n  maxTrialCount: 4\n  hpt:\n"
+                                  "    runningTrialsOnCompletion: " + policy,
+                                  "    type: minimize\n    goal: 0.5\n"
+                                  "    objectiveMetricName: loss\n"),
+                       &s)
+                    .ok());
+    hpt::v1::Study last = WatchToEnd(name);
+    EXPECT_EQ(last.reason(), "ExperimentGoalReached");
+    EXPECT_EQ(last.progress().created(), 2);
+    EXPECT_EQ(last.progress().succeeded(), policy == "Stop" ? 1 : 2);
+    EXPECT_EQ(last.progress().killed(), policy == "Stop" ? 1 : 0);
+  }
+}
+
 TEST_F(StudyServiceTest, UpdateChangesTheBudgetOfARunningStudy) {
   hpt::v1::Study s;
   ASSERT_TRUE(Submit(Experiment("grow", "sleep 1; echo loss=${trialParameters.x}", 1, 2), &s).ok());
@@ -322,7 +396,7 @@ TEST_F(StudyServiceTest, ShutdownLeavesStudiesRunning) {
   EXPECT_TRUE(absl::IsUnavailable(v.status())) << v.status();
 }
 
-TEST_F(StudyServiceTest, RestartTakesUpRunningStudiesAndRecordsLostTrials) {
+TEST_F(StudyServiceTest, RestartTakesUpRunningStudiesAndRunsLostTrialsAgain) {
   hpt::v1::Study s;
   ASSERT_TRUE(
       Submit(Experiment("again", "sleep 2; echo loss=${trialParameters.x}", 1, 2), &s).ok());
@@ -345,10 +419,19 @@ TEST_F(StudyServiceTest, RestartTakesUpRunningStudiesAndRecordsLostTrials) {
     if (!u->view.live) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  auto lost = store_->FindTrial("again-00001");
-  ASSERT_TRUE(lost.ok());
-  EXPECT_EQ(lost->state, tracker::TrialState::kFailed);
-  EXPECT_EQ(lost->reason, "TrialLost");
+  // Its process went with the old engine: the trial ran again once (attempt 2) and finished.
+  auto again = store_->FindTrial("again-00001");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->state, tracker::TrialState::kSucceeded) << again->message;
+  auto events = store_->ListEvents(again->study_id);
+  ASSERT_TRUE(events.ok()) << events.status();
+  int requeued = 0;
+  for (const tracker::Event& e : *events) {
+    if (e.kind != "TrialRequeued" || e.trial_id != again->id) continue;
+    ++requeued;
+    EXPECT_NE(e.message.find("run again as attempt 2"), std::string::npos) << e.message;
+  }
+  EXPECT_EQ(requeued, 1);
   auto next = store_->FindTrial("again-00002");
   ASSERT_TRUE(next.ok()) << next.status();  // the study went on with a new trial
   EXPECT_TRUE(tracker::IsTerminal(next->state));

@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -656,6 +658,342 @@ TEST(LocalRunnerOptionsTest, ValidationNamesTheBadMember) {
   absl::StatusOr<std::unique_ptr<LocalRunner>> runner = LocalRunner::Create(o);
   ASSERT_TRUE(runner.ok()) << runner.status();
   EXPECT_NE(*runner, nullptr);
+}
+
+// ---- Process records, Reclaim after an engine restart, the heartbeat ----
+
+// Starts `script` under /bin/sh in a process group of its own, like a trial's process that an
+// engine killed with SIGKILL left behind. The process is this test's child: reap it.
+pid_t StartGroup(const std::string& script) {
+  const char* text = script.c_str();
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", text, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+// Reaps `pid` (a child of this test) and returns its wait status.
+int Reap(pid_t pid) {
+  int ws = 0;
+  pid_t w;
+  do {
+    w = waitpid(pid, &ws, 0);
+  } while (w < 0 && errno == EINTR);
+  EXPECT_EQ(w, pid);
+  return ws;
+}
+
+// True while `pid` runs (exists and is not a zombie).
+bool Alive(pid_t pid) { return !ProcessGone(pid); }
+
+class ReclaimTest : public LocalRunnerTest {
+ protected:
+  // The launch a restarted engine would make for trial `name`: its log in dir_/<name>/.
+  TrialLaunch Lost(const std::string& name) {
+    TrialLaunch l = Sh(name, "exit 0");
+    l.log_path = (dir_ / name / "trial.log").string();
+    fs::create_directories(dir_ / name);
+    return l;
+  }
+  std::string RecordPath(const std::string& name) {
+    return ProcessRecordPath((dir_ / name / "trial.log").string());
+  }
+  // Leaves a record of process `pid` for trial `name`, as the runner that started it would have.
+  void LeaveRecord(const std::string& name, pid_t pid, int attempt,
+                   const std::function<void(ProcessRecord&)>& edit = nullptr) {
+    absl::StatusOr<ProcessRecord> r = RecordOfProcess(pid, name, attempt);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (edit) edit(*r);
+    ASSERT_TRUE(WriteProcessRecord(RecordPath(name), *r).ok());
+  }
+  static LocalRunnerOptions ShortShutdownGrace() {
+    LocalRunnerOptions o = Fast();
+    o.shutdown_grace_seconds = 0.2;
+    return o;
+  }
+};
+
+TEST_F(ReclaimTest, RecordRoundTripsAndBadRecordsAreDataLoss) {
+  fs::create_directories(dir_ / "r");
+  const std::string path = RecordPath("r");
+  EXPECT_EQ(path, (dir_ / "r" / "trial.log.hpt-process").string());
+  EXPECT_EQ(ReadProcessRecord(path).status().code(), absl::StatusCode::kNotFound);
+  const ProcessRecord in{.trial_name = "odd name=with spaces\nand a newline",
+                         .attempt = 3,
+                         .pid = 4242,
+                         .pgid = 4242,
+                         .start_time = 123456789012ULL,
+                         .boot_id = "0f3c1b2a-boot"};
+  ASSERT_TRUE(WriteProcessRecord(path, in).ok());
+  absl::StatusOr<ProcessRecord> out = ReadProcessRecord(path);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->trial_name, in.trial_name);
+  EXPECT_EQ(out->attempt, 3);
+  EXPECT_EQ(out->pid, 4242);
+  EXPECT_EQ(out->pgid, 4242);
+  EXPECT_EQ(out->start_time, 123456789012ULL);
+  EXPECT_EQ(out->boot_id, "0f3c1b2a-boot");
+  // Nothing else is left beside it (the temporary file was renamed).
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_ / "r"), fs::directory_iterator()), 1);
+
+  for (const std::string& bad :
+       {std::string("garbage"), std::string("hpt-process 1\npid=1\n"),
+        std::string("hpt-process 1\npid=x\npgid=1\nstart_time=1\nattempt=1\ntrial=t\n"),
+        std::string("hpt-process 1\npid=1\npgid=1\nstart_time=1\nattempt=1\ntrial=t"),
+        std::string("hpt-process 1\npid=1\nstart_time=1\nattempt=1\ntrial=t\n")}) {
+    WriteFile(path, bad);
+    absl::StatusOr<ProcessRecord> r = ReadProcessRecord(path);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss) << bad;
+    EXPECT_THAT(r.status().message(), HasSubstr(path + " is not a process record")) << bad;
+  }
+  EXPECT_EQ(RecordOfProcess(0x3fffffff, "t", 1).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ReclaimTest, RunnerKeepsARecordWhileTheProcessRunsAndRemovesIt) {
+  LocalRunner runner(Fast(/*grace_seconds=*/60));
+  TrialLaunch l = Sh("rec", "echo $$ > main.pid; sleep 120");
+  l.attempt = 3;
+  ASSERT_TRUE(runner.Launch(l).ok());
+  const pid_t pid = ReadPid(dir_ / "rec" / "main.pid");
+  absl::StatusOr<ProcessRecord> r = ReadProcessRecord(RecordPath("rec"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->trial_name, "rec");
+  EXPECT_EQ(r->attempt, 3);
+  EXPECT_EQ(r->pid, pid);
+  EXPECT_EQ(r->pgid, pid);
+  absl::StatusOr<ProcessRecord> now = RecordOfProcess(pid, "rec", 3);
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(r->start_time, now->start_time);
+  EXPECT_FALSE(r->boot_id.empty());
+  EXPECT_EQ(r->boot_id, now->boot_id);
+  EXPECT_EQ(runner.Poll("rec")->message, absl::StrCat("pid ", pid));
+
+  // This runner runs it: Reclaim is not for it.
+  absl::StatusOr<Reclaimed> mine = runner.Reclaim(Lost("rec"));
+  EXPECT_EQ(mine.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(mine.status().message(), HasSubstr("this runner is running it"));
+
+  ASSERT_TRUE(runner.Cancel("rec").ok());
+  EXPECT_EQ(WaitTerminal(runner, "rec").reason, "Cancelled");
+  EXPECT_FALSE(fs::exists(RecordPath("rec")));
+  absl::StatusOr<Reclaimed> ended = runner.Reclaim(Lost("rec"));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->attempt, 3);
+  EXPECT_EQ(ended->message, "attempt 3 already ended in this runner");
+}
+
+TEST_F(ReclaimTest, StopsTheProcessGroupAnEarlierEngineLeftRunning) {
+  fs::create_directories(dir_ / "orphan");
+  const fs::path child_file = dir_ / "orphan" / "child.pid";
+  const pid_t leader = StartGroup("sleep 120 & echo $! > " + child_file.string() + "; wait");
+  LeaveRecord("orphan", leader, 2);
+  const pid_t child = ReadPid(child_file);
+  ASSERT_GT(child, 0);
+
+  LocalRunner runner(ShortShutdownGrace());  // the next engine's runner
+  absl::StatusOr<Reclaimed> r = runner.Reclaim(Lost("orphan"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 2);
+  EXPECT_EQ(r->message,
+            absl::StrCat("process ", leader, " (attempt 2) was still running (process group ",
+                         leader, "); stopped it with SIGTERM"));
+  const int ws = Reap(leader);
+  ASSERT_TRUE(WIFSIGNALED(ws)) << ws;
+  EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(child); })) << "child " << child << " lives";
+  EXPECT_FALSE(fs::exists(RecordPath("orphan")));  // it has served
+  // Reclaim does not launch anything, and the runner still takes the trial.
+  EXPECT_EQ(runner.Poll("orphan").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(runner.Launch(Lost("orphan")).ok());
+  EXPECT_EQ(WaitTerminal(runner, "orphan").phase, RunPhase::kSucceeded);
+}
+
+TEST_F(ReclaimTest, EscalatesToSigkillAfterTheShutdownGrace) {
+  fs::create_directories(dir_ / "stubborn");
+  const fs::path ready = dir_ / "stubborn" / "ready";
+  const pid_t leader =
+      StartGroup("trap '' TERM; echo ready > " + ready.string() + "; while :; do sleep 1; done");
+  LeaveRecord("stubborn", leader, 1);
+  WaitForLine(ready);
+  LocalRunner runner(ShortShutdownGrace());
+  absl::StatusOr<Reclaimed> r = runner.Reclaim(Lost("stubborn"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->message,
+            absl::StrCat("process ", leader, " (attempt 1) was still running (process group ",
+                         leader, "); killed it with SIGKILL after the 200ms grace period"));
+  const int ws = Reap(leader);
+  ASSERT_TRUE(WIFSIGNALED(ws)) << ws;
+  EXPECT_EQ(WTERMSIG(ws), SIGKILL);
+}
+
+TEST_F(ReclaimTest, StopsWhatIsLeftOfAGroupWhoseLeaderExited) {
+  fs::create_directories(dir_ / "left");
+  const fs::path child_file = dir_ / "left" / "child.pid";
+  const pid_t leader = StartGroup("sleep 120 & echo $! > " + child_file.string() + "; exit 0");
+  LeaveRecord("left", leader, 1);
+  const pid_t child = ReadPid(child_file);
+  EXPECT_EQ(Reap(leader), 0);  // the leader is gone; its group lives on in `child`
+  ASSERT_TRUE(Alive(child));
+  LocalRunner runner(ShortShutdownGrace());
+  absl::StatusOr<Reclaimed> r = runner.Reclaim(Lost("left"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->message,
+            absl::StrCat("process ", leader, " (attempt 1) was still running (process group ",
+                         leader, "); stopped it with SIGTERM"));
+  EXPECT_TRUE(WaitFor([&] { return ProcessGone(child); })) << "child " << child << " lives";
+}
+
+// The orphan's main process moved itself into another process group: its own group is empty,
+// and the process is stopped on its own.
+TEST_F(ReclaimTest, StopsALeaderThatLeftItsGroup) {
+  fs::create_directories(dir_ / "mover");
+  const fs::path moved = dir_ / "mover" / "moved";
+  const pid_t leader = StartGroup(
+      "exec python3 -c 'import os, time\n"
+      "child = os.fork()\n"
+      "if child == 0:\n"
+      "    time.sleep(120)\n"
+      "    os._exit(0)\n"
+      "os.setpgid(child, child)\n"
+      "os.setpgid(0, child)\n"
+      "open(\"" +
+      moved.string() +
+      "\", \"w\").write(\"%d\\n\" % child)\n"
+      "time.sleep(120)\n'");
+  LeaveRecord("mover", leader, 1);
+  const pid_t child = ReadPid(moved);
+  ASSERT_GT(child, 0);
+  LocalRunner runner(ShortShutdownGrace());
+  absl::StatusOr<Reclaimed> r = runner.Reclaim(Lost("mover"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->message,
+            absl::StrCat("process ", leader, " (attempt 1) was still running (process group ",
+                         leader, "); stopped it with SIGTERM"));
+  const int ws = Reap(leader);
+  ASSERT_TRUE(WIFSIGNALED(ws)) << ws;
+  EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+  kill(-child, SIGKILL);  // it left the trial's group, like a setsid() child
+}
+
+// A record whose pid now names another process (its start time differs) must never lead to a
+// signal: that process is not the trial's.
+TEST_F(ReclaimTest, NeverSignalsARecycledPid) {
+  const pid_t stranger = StartGroup("sleep 120");
+  LocalRunner runner(ShortShutdownGrace());
+
+  fs::create_directories(dir_ / "recycled");
+  LeaveRecord("recycled", stranger, 1, [](ProcessRecord& r) { r.start_time -= 1; });
+  absl::StatusOr<Reclaimed> r = runner.Reclaim(Lost("recycled"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 1);
+  EXPECT_EQ(r->message,
+            absl::StrCat("process ", stranger,
+                         " (attempt 1) has exited and its pid now belongs to another "
+                         "process, which was left alone: nothing of the trial is left"));
+
+  // Same pid and start time, but from before a reboot.
+  fs::create_directories(dir_ / "rebooted");
+  LeaveRecord("rebooted", stranger, 4, [](ProcessRecord& r) { r.boot_id = "another-boot"; });
+  r = runner.Reclaim(Lost("rebooted"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 4);
+  EXPECT_EQ(r->message, absl::StrCat("process ", stranger,
+                                     " (attempt 4) ran before the machine restarted: nothing of it "
+                                     "is left"));
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the shutdown grace
+  EXPECT_TRUE(Alive(stranger));
+  EXPECT_FALSE(fs::exists(RecordPath("recycled")));
+  EXPECT_FALSE(fs::exists(RecordPath("rebooted")));
+  kill(-stranger, SIGKILL);
+  Reap(stranger);
+}
+
+TEST_F(ReclaimTest, NothingLeftAndRecordsThatCannotBeTrusted) {
+  LocalRunner runner(ShortShutdownGrace());
+  absl::StatusOr<Reclaimed> none = runner.Reclaim(Lost("none"));
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->attempt, 0);
+  EXPECT_EQ(none->message, absl::StrCat("no process record at ", RecordPath("none"),
+                                        ": no process of the trial is left"));
+
+  const pid_t gone = StartGroup("exit 0");
+  fs::create_directories(dir_ / "gone");
+  LeaveRecord("gone", gone, 1);
+  Reap(gone);
+  absl::StatusOr<Reclaimed> exited = runner.Reclaim(Lost("gone"));
+  ASSERT_TRUE(exited.ok()) << exited.status();
+  EXPECT_EQ(exited->message,
+            absl::StrCat("process ", gone, " (attempt 1) has exited: nothing of it is left"));
+
+  fs::create_directories(dir_ / "mine");
+  ASSERT_TRUE(
+      WriteProcessRecord(RecordPath("mine"), {.trial_name = "other", .pid = 1, .pgid = 1}).ok());
+  absl::StatusOr<Reclaimed> other = runner.Reclaim(Lost("mine"));
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(other.status().message(), HasSubstr("belongs to trial 'other'"));
+  EXPECT_TRUE(fs::exists(RecordPath("mine")));  // not ours to remove
+
+  fs::create_directories(dir_ / "garbled");
+  WriteFile(RecordPath("garbled"), "hpt-process 1\npid=");
+  absl::StatusOr<Reclaimed> garbled = runner.Reclaim(Lost("garbled"));
+  EXPECT_EQ(garbled.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(garbled.status().message(), HasSubstr("cannot tell whether its process still runs"));
+
+  EXPECT_EQ(runner.Reclaim(TrialLaunch{}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Heartbeat: a process whose exit status this runner never gets (here the kernel discards it:
+// SIGCHLD is ignored) ends the trial "Lost" at the next look, and nothing is signalled (its pid
+// may already be reused).
+TEST_F(LocalRunnerTest, ProcessThatVanishedIsLost) {
+  LocalRunner runner(Fast());
+  struct sigaction ignore, old;
+  memset(&ignore, 0, sizeof(ignore));
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(sigaction(SIGCHLD, &ignore, &old), 0);
+  ASSERT_TRUE(runner.Launch(Sh("victim", "echo $$ > main.pid; exit 3")).ok());
+  const pid_t pid = ReadPid(dir_ / "victim" / "main.pid");
+  RunStatus st = WaitTerminal(runner, "victim");
+  sigaction(SIGCHLD, &old, nullptr);
+  EXPECT_EQ(st.phase, RunPhase::kFailed);
+  EXPECT_EQ(st.reason, "Lost");
+  EXPECT_EQ(st.message,
+            absl::StrCat("process ", pid,
+                         " vanished: its exit status was collected by someone else (is SIGCHLD "
+                         "ignored in this process?)"));
+  EXPECT_EQ(st.exit_code, std::nullopt);
+  EXPECT_FALSE(fs::exists(ProcessRecordPath(st.log_path)));
+}
+
+// A main process that moves itself into another process group leaves its own group empty:
+// Cancel still reaches it.
+TEST_F(LocalRunnerTest, CancelReachesAMainProcessThatLeftItsGroup) {
+  LocalRunner runner(Fast(/*grace_seconds=*/60));
+  const std::string script =
+      "import os, time\n"
+      "child = os.fork()\n"
+      "if child == 0:\n"
+      "    time.sleep(120)\n"
+      "    os._exit(0)\n"
+      "os.setpgid(child, child)\n"
+      "os.setpgid(0, child)\n"
+      "with open('moved', 'w') as f:\n"
+      "    f.write('%d\\n' % child)\n"
+      "time.sleep(120)\n";
+  TrialLaunch l = Sh("mover", "");
+  l.argv = {"python3", "-c", script};
+  ASSERT_TRUE(runner.Launch(l).ok());
+  const pid_t child = ReadPid(dir_ / "mover" / "moved");
+  ASSERT_TRUE(runner.Cancel("mover").ok());
+  RunStatus st = WaitTerminal(runner, "mover");
+  EXPECT_EQ(st.reason, "Cancelled");
+  EXPECT_EQ(st.message, "cancelled; killed by signal 15 (Terminated)");
+  kill(-child, SIGKILL);  // it left the trial's group, like a setsid() child: not the runner's
 }
 
 }  // namespace

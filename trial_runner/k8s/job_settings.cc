@@ -70,6 +70,15 @@ void SetIfAbsent(json& obj, const char* key, json value) {
 
 }  // namespace
 
+bool IsDnsLabel(std::string_view name, size_t max_length) {
+  if (name.empty() || name.size() > max_length) return false;
+  if (!IsLowerAlnum(name.front()) || !IsLowerAlnum(name.back())) return false;
+  for (char c : name) {
+    if (!IsLowerAlnum(c) && c != '-') return false;
+  }
+  return true;
+}
+
 std::string DnsSubdomainProblem(std::string_view name, size_t max_length) {
   const std::string rule = absl::StrCat(
       "must be a DNS-1123 subdomain (lowercase letters, digits, '-' and '.', starting and ending "

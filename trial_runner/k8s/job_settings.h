@@ -60,6 +60,11 @@ absl::Status ValidateJobSettings(const JobSettings& settings);
 // problem at the field's place in the file.
 std::string DnsSubdomainProblem(std::string_view name, size_t max_length = kMaxNameLength);
 
+// Whether `name` is a DNS-1123 label of at most `max_length` characters (lowercase letters, digits
+// and '-', starting and ending with a letter or digit, no '.'): the rule for namespaces and for
+// names that become label values or hostnames, such as a Job's.
+bool IsDnsLabel(std::string_view name, size_t max_length = kMaxLabelValueLength);
+
 // Applies `settings` to the Job `job` (apiVersion batch/v1, kind Job): each member that is set
 // and whose field the Job does not already have is written; a field the Job has keeps its value.
 // Objects on the way (metadata.labels, spec.template.spec) are created when missing.

@@ -23,17 +23,6 @@ using nlohmann::json;
 
 constexpr char kTrialSelector[] = "hpt.dev/trial";  // every object hpt labels
 
-// Kubernetes names: DNS-1123 labels (namespaces, Job names) and subdomains (other names).
-bool IsDnsLabel(std::string_view s, size_t max = 63) {
-  if (s.empty() || s.size() > max) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-    if (!alnum && !(c == '-' && i != 0 && i + 1 != s.size())) return false;
-  }
-  return true;
-}
-
 // The value of a string member, "" when absent or not a string.
 std::string Str(const json& j, const char* key) {
   if (!j.is_object()) return "";
@@ -299,6 +288,7 @@ class K8sRunner::Impl {
   absl::StatusOr<RunStatus> Poll(const std::string& trial_name);
   absl::Status Cancel(const std::string& trial_name);
   absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name);
+  absl::Status Purge(const std::string& study_name);
 
  private:
   enum class Stage { kActive, kFinishing, kDone };
@@ -1009,6 +999,39 @@ absl::StatusOr<std::vector<RunStatus>> K8sRunner::Impl::Adopt(const std::string&
   return out;
 }
 
+absl::Status K8sRunner::Impl::Purge(const std::string& study_name) {
+  std::vector<std::string> namespaces = options_.adopt_namespaces;
+  if (namespaces.empty()) namespaces.push_back(options_.default_namespace);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, t] : trials_) {
+      if (t->study == study_name) namespaces.push_back(t->ns);
+    }
+  }
+  std::sort(namespaces.begin(), namespaces.end());
+  namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
+  const std::string selector = absl::StrCat(kStudyLabel, "=", LabelValue(study_name));
+  for (const std::string& ns : namespaces) {
+    for (const ResourceType* type : {&kJobs, &kSecrets}) {
+      absl::StatusOr<json> objects = client_->List(*type, ns, selector);
+      if (!objects.ok()) return objects.status();
+      for (const json& object : Member(*objects, "items")) {
+        absl::Status s = client_->Delete(*type, ns, Name(object), "Background");
+        if (!s.ok() && !absl::IsNotFound(s)) return s;
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  for (auto it = trials_.begin(); it != trials_.end();) {
+    if (it->second->study == study_name) {
+      it = trials_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<K8sRunner>> K8sRunner::Create(std::unique_ptr<KubeClient> client,
                                                              K8sRunnerOptions options) {
   if (client == nullptr) return absl::InvalidArgumentError("K8sRunner needs a KubeClient");
@@ -1036,5 +1059,7 @@ absl::Status K8sRunner::Cancel(const std::string& trial_name) { return impl_->Ca
 absl::StatusOr<std::vector<RunStatus>> K8sRunner::Adopt(const std::string& study_name) {
   return impl_->Adopt(study_name);
 }
+
+absl::Status K8sRunner::Purge(const std::string& study_name) { return impl_->Purge(study_name); }
 
 }  // namespace hpt::runner::k8s

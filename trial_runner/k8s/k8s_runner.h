@@ -119,6 +119,11 @@ class K8sRunner final : public TrialRunner {
   // The study's Jobs (label hpt.dev/study=LabelValue(study_name)) in adopt_namespaces, known to
   // the runner from now on, ordered by trial name. Errors: the API server's, as returned by List.
   absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name) override;
+  // Deletes the study's Jobs (propagationPolicy Background: their pods go with them) and token
+  // Secrets, found by label in adopt_namespaces and in the namespaces of its trials this runner
+  // knows, and forgets its trials. Errors: the API server's, from List or Delete (objects deleted
+  // before the error stay deleted; calling again finishes the job).
+  absl::Status Purge(const std::string& study_name) override;
 
  private:
   class Impl;

@@ -1,8 +1,10 @@
 #include "trial_runner/local/local_runner.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -14,11 +16,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 extern char** environ;
 
@@ -27,6 +33,11 @@ namespace hpt::runner {
 namespace {
 
 constexpr char kDefaultPath[] = "/bin:/usr/bin";  // glibc's execvp default when PATH is unset
+constexpr char kRecordHeader[] = "hpt-process 1";
+// How often the heartbeat compares a running trial's start time with the recorded one.
+constexpr absl::Duration kIdentityCheckInterval = absl::Seconds(1);
+// How long Reclaim waits for a process group to vanish after SIGKILL before giving up.
+constexpr absl::Duration kReclaimKillWait = absl::Seconds(10);
 
 std::string ErrnoText(int err) {
   const char* desc = strerrordesc_np(err);
@@ -42,6 +53,91 @@ std::string DescribeWaitStatus(int wait_status) {
   if (WIFEXITED(wait_status)) return absl::StrCat("exit status ", WEXITSTATUS(wait_status));
   if (WIFSIGNALED(wait_status)) return "killed by " + SignalText(WTERMSIG(wait_status));
   return absl::StrCat("wait status ", wait_status);
+}
+
+// Reads a small file whole (a /proc file or a process record). NotFound when it does not exist.
+absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT || err == ESRCH) return absl::NotFoundError(path + " does not exist");
+    return absl::UnavailableError(absl::StrCat("cannot open ", path, ": ", ErrnoText(err)));
+  }
+  std::string text;
+  char buf[4096];
+  while (true) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      close(fd);
+      // A process that exits while its /proc file is read.
+      if (err == ESRCH) return absl::NotFoundError(path + " does not exist");
+      return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", ErrnoText(err)));
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return text;
+}
+
+// What /proc/<pid>/stat says about a process.
+struct ProcStat {
+  char state = '?';  // 'R', 'S', ..., 'Z' (zombie), 'X' (dead)
+  pid_t pgrp = 0;
+  uint64_t start_time = 0;  // field 22: clock ticks after boot
+};
+
+// NotFound when there is no such process.
+absl::StatusOr<ProcStat> ReadProcStat(pid_t pid) {
+  const std::string path = absl::StrCat("/proc/", pid, "/stat");
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) return text.status();
+  // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses; the last ')' ends it.
+  const size_t paren = text->rfind(')');
+  if (paren == std::string::npos) return absl::UnavailableError(path + " is not readable");
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(absl::string_view(*text).substr(paren + 1), ' ', absl::SkipEmpty());
+  // fields[0] is field 3 (state); field k is fields[k - 3].
+  ProcStat st;
+  int64_t pgrp = 0;
+  if (fields.size() < 20 || fields[0].empty() || !absl::SimpleAtoi(fields[2], &pgrp) ||
+      !absl::SimpleAtoi(fields[19], &st.start_time)) {
+    return absl::UnavailableError(absl::StrCat(path, " has an unexpected format"));
+  }
+  st.state = fields[0][0];
+  st.pgrp = static_cast<pid_t>(pgrp);
+  return st;
+}
+
+bool IsLive(const ProcStat& st) { return st.state != 'Z' && st.state != 'X'; }
+
+std::string BootId() {
+  absl::StatusOr<std::string> id = ReadSmallFile("/proc/sys/kernel/random/boot_id");
+  return id.ok() ? std::string(absl::StripAsciiWhitespace(*id)) : "";
+}
+
+// The processes of group `pgid` that have not exited (zombies waiting to be reaped do not count).
+std::vector<pid_t> LiveGroupMembers(pid_t pgid) {
+  std::vector<pid_t> members;
+  if (kill(-pgid, 0) != 0 && errno == ESRCH) return members;  // no member at all, zombies included
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return members;
+  while (struct dirent* e = readdir(proc)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid) || pid <= 0) continue;
+    absl::StatusOr<ProcStat> st = ReadProcStat(pid);
+    if (st.ok() && st->pgrp == pgid && IsLive(*st)) members.push_back(pid);
+  }
+  closedir(proc);
+  return members;
+}
+
+// Signals a trial's process group; when the group is gone (its main process moved to another
+// one) the main process alone.
+void SignalTrial(pid_t pid, int sig) {
+  if (kill(-pid, sig) != 0 && errno == ESRCH) kill(pid, sig);
 }
 
 // Owns a file descriptor.
@@ -80,6 +176,16 @@ struct SpawnPlan {
   std::vector<std::string> candidates;  // paths to try with execve, in order
   std::string working_dir;              // absolute
   std::string log_path;                 // absolute
+  std::string record_path;              // the process record; its trial name and attempt:
+  std::string trial_name;
+  int attempt = 1;
+};
+
+// A started process.
+struct Spawned {
+  pid_t pid = 0;
+  uint64_t start_time = 0;   // 0 when /proc could not tell
+  std::string record_error;  // why no process record was written; empty when it was
 };
 
 // What the child reports through the pipe when it cannot exec.
@@ -149,8 +255,9 @@ struct ChildArgs {
 }
 
 // Forks and execs the plan. Returns the pid (also the process group id) once the child has
-// exec'ed, or an error message for "LaunchFailed".
-absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
+// exec'ed, or an error message for "LaunchFailed". The process record is written between the
+// fork and the exec, so an engine that dies at any moment after the fork leaves one.
+absl::StatusOr<Spawned> Spawn(const SpawnPlan& plan) {
   std::error_code ec;
   std::filesystem::create_directories(plan.working_dir, ec);
   if (ec) {
@@ -229,6 +336,16 @@ absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
   write_end.Reset();
   log_fd.Reset();
   null_fd.Reset();
+  Spawned spawned{.pid = pid};
+  absl::StatusOr<ProcessRecord> record = RecordOfProcess(pid, plan.trial_name, plan.attempt);
+  if (record.ok()) {
+    spawned.start_time = record->start_time;
+    if (absl::Status w = WriteProcessRecord(plan.record_path, *record); !w.ok()) {
+      spawned.record_error = std::string(w.message());
+    }
+  } else {
+    spawned.record_error = std::string(record.status().message());
+  }
 
   ChildError report{};
   size_t got = 0;
@@ -238,8 +355,9 @@ absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
     if (n <= 0) break;
     got += static_cast<size_t>(n);
   }
-  if (got < sizeof(report)) return pid;  // EOF: the exec closed the pipe
+  if (got < sizeof(report)) return spawned;  // EOF: the exec closed the pipe
 
+  if (spawned.record_error.empty()) unlink(plan.record_path.c_str());
   pid_t waited;
   do {
     waited = waitpid(pid, nullptr, 0);
@@ -290,7 +408,131 @@ absl::Duration MonotonicNow() {
 
 bool HasNul(const std::string& s) { return s.find('\0') != std::string::npos; }
 
+// A launch's working directory and log file, absolute.
+struct TrialPaths {
+  std::filesystem::path working_dir;
+  std::filesystem::path log_path;
+};
+
+// Resolves relative paths against the current directory (`where` prefixes errors).
+absl::StatusOr<TrialPaths> ResolvePaths(const TrialLaunch& launch, const std::string& where) {
+  std::error_code ec;
+  std::filesystem::path cwd = std::filesystem::current_path(ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        where + "cannot read the runner's current directory: " + ec.message());
+  }
+  TrialPaths paths;
+  // An absolute path replaces cwd; "a/b/" becomes "<cwd>/a/b".
+  paths.working_dir = (cwd / launch.working_dir).lexically_normal();
+  if (!paths.working_dir.has_filename() && paths.working_dir != paths.working_dir.root_path()) {
+    paths.working_dir = paths.working_dir.parent_path();
+  }
+  paths.log_path = launch.log_path.empty() ? paths.working_dir / "trial.log"
+                                           : (cwd / launch.log_path).lexically_normal();
+  return paths;
+}
+
 }  // namespace
+
+std::string ProcessRecordPath(const std::string& log_path) { return log_path + ".hpt-process"; }
+
+absl::StatusOr<ProcessRecord> RecordOfProcess(pid_t pid, const std::string& trial_name,
+                                              int attempt) {
+  absl::StatusOr<ProcStat> st = ReadProcStat(pid);
+  if (!st.ok()) return st.status();
+  return ProcessRecord{.trial_name = trial_name,
+                       .attempt = attempt,
+                       .pid = pid,
+                       .pgid = st->pgrp,
+                       .start_time = st->start_time,
+                       .boot_id = BootId()};
+}
+
+absl::Status WriteProcessRecord(const std::string& path, const ProcessRecord& record) {
+  const std::string text =
+      absl::StrCat(kRecordHeader, "\npid=", record.pid, "\npgid=", record.pgid,
+                   "\nstart_time=", record.start_time, "\nboot_id=", record.boot_id,
+                   "\nattempt=", record.attempt, "\ntrial=", record.trial_name, "\n");
+  const std::string tmp = absl::StrCat(path, ".tmp", getpid());
+  auto fail = [&](const char* what) {
+    const int err = errno;
+    unlink(tmp.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("cannot ", what, " process record ", path, ": ", ErrnoText(err)));
+  };
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return fail("create");
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      close(fd);
+      return fail("write");
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close(fd) != 0) return fail("write");
+  if (rename(tmp.c_str(), path.c_str()) != 0) return fail("rename into place the");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ProcessRecord> ReadProcessRecord(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadSmallFile(path);
+  if (!text.ok()) {
+    if (absl::IsNotFound(text.status())) {
+      return absl::NotFoundError(absl::StrCat("no process record at ", path));
+    }
+    return text.status();
+  }
+  auto bad = [&](const std::string& why) {
+    return absl::DataLossError(absl::StrCat(path, " is not a process record: ", why));
+  };
+  absl::string_view rest = *text;
+  if (!absl::ConsumePrefix(&rest, absl::StrCat(kRecordHeader, "\n"))) {
+    return bad(absl::StrCat("it does not start with \"", kRecordHeader, "\""));
+  }
+  ProcessRecord r;
+  bool have_pid = false, have_pgid = false, have_start = false, have_attempt = false;
+  while (!rest.empty()) {
+    // "trial=" comes last and takes the rest of the file (a name could hold anything).
+    if (absl::ConsumePrefix(&rest, "trial=")) {
+      if (!absl::ConsumeSuffix(&rest, "\n")) return bad("the trial line is cut short");
+      r.trial_name = std::string(rest);
+      if (!have_pid || !have_pgid || !have_start || !have_attempt || r.trial_name.empty()) {
+        return bad("pid, pgid, start_time, attempt or trial is missing");
+      }
+      return r;
+    }
+    const size_t eol = rest.find('\n');
+    if (eol == absl::string_view::npos) return bad("the last line is cut short");
+    absl::string_view line = rest.substr(0, eol);
+    rest.remove_prefix(eol + 1);
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(line, absl::MaxSplits('=', 1));
+    int64_t number = 0;
+    const bool numeric = absl::SimpleAtoi(kv.second, &number);
+    if (kv.first == "boot_id") {
+      r.boot_id = std::string(kv.second);
+    } else if (kv.first == "pid" && numeric && number > 0) {
+      r.pid = static_cast<pid_t>(number);
+      have_pid = true;
+    } else if (kv.first == "pgid" && numeric && number > 0) {
+      r.pgid = static_cast<pid_t>(number);
+      have_pgid = true;
+    } else if (kv.first == "start_time" && numeric && number >= 0) {
+      r.start_time = static_cast<uint64_t>(number);
+      have_start = true;
+    } else if (kv.first == "attempt" && numeric && number >= 1) {
+      r.attempt = static_cast<int>(number);
+      have_attempt = true;
+    } else {
+      return bad(absl::StrCat("unexpected line \"", line, "\""));
+    }
+  }
+  return bad("the trial line is missing");
+}
 
 absl::Status ValidateLocalRunnerOptions(const LocalRunnerOptions& options) {
   if (options.gpus.has_value()) {
@@ -338,9 +580,12 @@ struct LocalRunner::Trial {
   std::string working_dir;  // absolute
   RunStatus status;
   State state = State::kQueued;
-  pid_t pid = 0;          // > 0 while kRunning: the main process and its process group
-  std::vector<int> gpus;  // allocated GPU ids
-  absl::Duration deadline = absl::InfiniteDuration();  // monotonic
+  pid_t pid = 0;            // > 0 while kRunning: the main process and its process group
+  uint64_t start_time = 0;  // of the main process (/proc); 0: unknown, not checked
+  absl::Duration next_identity_check = absl::ZeroDuration();  // monotonic
+  std::string record_path;                                    // the process record, while running
+  std::vector<int> gpus;                                      // allocated GPU ids
+  absl::Duration deadline = absl::InfiniteDuration();         // monotonic
   Stop stop = Stop::kNone;
   bool term_sent = false;
   bool kill_sent = false;
@@ -422,20 +667,10 @@ absl::Status LocalRunner::Launch(const TrialLaunch& launch) {
         where, "deadline_seconds is ", *launch.deadline_seconds, "; it must be a positive number"));
   }
 
-  std::error_code ec;
-  std::filesystem::path cwd = std::filesystem::current_path(ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        where + "cannot read the runner's current directory: " + ec.message());
-  }
-  // An absolute path replaces cwd; "a/b/" becomes "<cwd>/a/b".
-  std::filesystem::path working_dir = (cwd / launch.working_dir).lexically_normal();
-  if (!working_dir.has_filename() && working_dir != working_dir.root_path()) {
-    working_dir = working_dir.parent_path();
-  }
-  std::filesystem::path log_path = launch.log_path.empty()
-                                       ? working_dir / "trial.log"
-                                       : (cwd / launch.log_path).lexically_normal();
+  absl::StatusOr<TrialPaths> paths = ResolvePaths(launch, where);
+  if (!paths.ok()) return paths.status();
+  const std::filesystem::path& working_dir = paths->working_dir;
+  const std::filesystem::path& log_path = paths->log_path;
 
   Trial* trial = nullptr;
   {
@@ -522,26 +757,37 @@ void LocalRunner::Start(Trial* trial) {
     }
     plan.working_dir = trial->working_dir;
     plan.log_path = trial->status.log_path;
+    plan.record_path = ProcessRecordPath(plan.log_path);
+    plan.trial_name = launch.trial_name;
+    plan.attempt = launch.attempt;
   }
 
-  absl::StatusOr<pid_t> pid = Spawn(plan);
+  absl::StatusOr<Spawned> spawned = Spawn(plan);
 
   absl::MutexLock lock(&mu_);
-  if (!pid.ok()) {
+  if (!spawned.ok()) {
     trial->state = Trial::State::kDone;
     trial->status.phase = RunPhase::kFailed;
     trial->status.reason = "LaunchFailed";
-    trial->status.message = std::string(pid.status().message());
+    trial->status.message = std::string(spawned.status().message());
     ReleaseGpusLocked(trial);
     --live_;
   } else {
     const absl::Duration now = MonotonicNow();
     trial->state = Trial::State::kRunning;
-    trial->pid = *pid;
+    trial->pid = spawned->pid;
+    trial->start_time = spawned->start_time;
+    trial->next_identity_check = now + kIdentityCheckInterval;
+    if (spawned->record_error.empty()) trial->record_path = plan.record_path;
     running_.insert(trial);
     trial->status.phase = RunPhase::kRunning;
     trial->status.reason = "Running";
-    trial->status.message = absl::StrCat("pid ", *pid);
+    trial->status.message = absl::StrCat("pid ", spawned->pid);
+    if (!spawned->record_error.empty()) {
+      absl::StrAppend(&trial->status.message,
+                      "; no process record, so an engine restart cannot find it (",
+                      spawned->record_error, ")");
+    }
     if (trial->launch.deadline_seconds.has_value()) {
       trial->deadline = now + absl::Seconds(*trial->launch.deadline_seconds);
     }
@@ -610,6 +856,111 @@ absl::StatusOr<std::vector<RunStatus>> LocalRunner::Adopt(const std::string& stu
   return out;
 }
 
+absl::StatusOr<Reclaimed> LocalRunner::Reclaim(const TrialLaunch& launch) {
+  if (launch.trial_name.empty()) {
+    return absl::InvalidArgumentError("Reclaim: trial_name is empty; every trial needs a name");
+  }
+  const std::string where = absl::StrCat("Reclaim of trial '", launch.trial_name, "': ");
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = trials_.find(launch.trial_name); it != trials_.end()) {
+      const Trial& t = *it->second;
+      if (t.state != Trial::State::kDone) {
+        return absl::FailedPreconditionError(absl::StrCat(where, "this runner is running it (",
+                                                          RunPhaseName(t.status.phase),
+                                                          "); cancel it instead"));
+      }
+      return Reclaimed{
+          .attempt = t.launch.attempt,
+          .message = absl::StrCat("attempt ", t.launch.attempt, " already ended in this runner")};
+    }
+  }
+  absl::StatusOr<TrialPaths> paths = ResolvePaths(launch, where);
+  if (!paths.ok()) return paths.status();
+  const std::string record_path = ProcessRecordPath(paths->log_path.string());
+  absl::StatusOr<ProcessRecord> record = ReadProcessRecord(record_path);
+  if (absl::IsNotFound(record.status())) {
+    return Reclaimed{.message = absl::StrCat("no process record at ", record_path,
+                                             ": no process of the trial is left")};
+  }
+  if (!record.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, "cannot tell whether its process still runs: ", record.status().message()));
+  }
+  if (record->trial_name != launch.trial_name) {
+    return absl::FailedPreconditionError(absl::StrCat(where, "the process record ", record_path,
+                                                      " belongs to trial '", record->trial_name,
+                                                      "'; trials must not share a log file"));
+  }
+  const std::string what =
+      absl::StrCat("process ", record->pid, " (attempt ", record->attempt, ")");
+  // Nothing of the trial runs any more: its record has served.
+  auto done = [&](std::string message) -> absl::StatusOr<Reclaimed> {
+    unlink(record_path.c_str());
+    return Reclaimed{.attempt = record->attempt, .message = std::move(message)};
+  };
+  const std::string boot_id = BootId();
+  if (boot_id.empty() || record->boot_id != boot_id) {
+    return done(absl::StrCat(what, " ran before the machine restarted: nothing of it is left"));
+  }
+  // The group is provably the trial's when its leader is the recorded process (same start
+  // time), or when the leader is gone but members are left: the kernel does not hand a pid out
+  // again while a process group of that id exists.
+  absl::StatusOr<ProcStat> leader = ReadProcStat(record->pid);
+  if (leader.ok() && leader->start_time != record->start_time) {
+    return done(absl::StrCat(what,
+                             " has exited and its pid now belongs to another process, which was "
+                             "left alone: nothing of the trial is left"));
+  }
+  if (!leader.ok() && !absl::IsNotFound(leader.status())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, "cannot tell whether its process still runs: ", leader.status().message()));
+  }
+  const pid_t pgid = record->pgid;
+  // A leader that moved itself into another group is signalled on its own as well.
+  const bool leader_moved = leader.ok() && leader->pgrp != pgid;
+  auto leader_left = [&] {
+    if (!leader_moved) return false;
+    absl::StatusOr<ProcStat> st = ReadProcStat(record->pid);
+    return st.ok() && st->start_time == record->start_time && IsLive(*st);
+  };
+  auto anything_left = [&] { return !LiveGroupMembers(pgid).empty() || leader_left(); };
+  if (!anything_left()) {
+    return done(absl::StrCat(what, " has exited: nothing of it is left"));
+  }
+  auto wait_gone = [&](absl::Duration limit) {
+    const absl::Duration end = MonotonicNow() + limit;
+    while (anything_left()) {
+      if (MonotonicNow() >= end) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
+  };
+  auto signal_group = [&](int sig, const char* verb) -> absl::Status {
+    if (leader_left()) kill(record->pid, sig);
+    if (kill(-pgid, sig) == 0 || errno == ESRCH) return absl::OkStatus();
+    const int err = errno;
+    return absl::FailedPreconditionError(absl::StrCat(where, "cannot ", verb, " process group ",
+                                                      pgid, " of ", what, ": ", ErrnoText(err)));
+  };
+  if (absl::Status s = signal_group(SIGTERM, "stop"); !s.ok()) return s;
+  const absl::Duration grace =
+      absl::Seconds(std::min(options_.shutdown_grace_seconds, options_.grace_period_seconds));
+  if (wait_gone(grace)) {
+    return done(absl::StrCat(what, " was still running (process group ", pgid,
+                             "); stopped it with SIGTERM"));
+  }
+  if (absl::Status s = signal_group(SIGKILL, "kill"); !s.ok()) return s;
+  if (!wait_gone(kReclaimKillWait)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(where, "process group ", pgid, " of ", what, " is still alive ",
+                     absl::FormatDuration(kReclaimKillWait), " after SIGKILL"));
+  }
+  return done(absl::StrCat(what, " was still running (process group ", pgid,
+                           "); killed it with SIGKILL after the ", absl::FormatDuration(grace),
+                           " grace period"));
+}
+
 void LocalRunner::AllocateGpusLocked(Trial* trial) {
   for (int i = 0; i < trial->launch.gpus; ++i) {
     trial->gpus.push_back(*free_gpus_.begin());
@@ -639,7 +990,7 @@ std::vector<LocalRunner::Trial*> LocalRunner::TakeStartableLocked() {
 
 void LocalRunner::TerminateLocked(Trial* trial, absl::Duration now, absl::Duration grace) {
   if (trial->term_sent) return;
-  kill(-trial->pid, SIGTERM);
+  SignalTrial(trial->pid, SIGTERM);
   trial->term_sent = true;
   trial->grace = grace;
   trial->kill_at = now + grace;
@@ -661,18 +1012,34 @@ void LocalRunner::ReapAndEnforceLocked(absl::Duration now) {
     int r = waitid(P_PID, static_cast<id_t>(t->pid), &info, WEXITED | WNOHANG | WNOWAIT);
     if (r != 0 && errno == EINTR) continue;  // next pass
     if (r == 0 && info.si_pid == 0) {        // still running
+      if (t->start_time != 0 && now >= t->next_identity_check) {
+        t->next_identity_check = now + kIdentityCheckInterval;
+        absl::StatusOr<ProcStat> st = ReadProcStat(t->pid);
+        if (st.ok() && st->start_time != t->start_time) {
+          // Ours was reaped elsewhere and the pid went to another child of this process: signal
+          // nothing, it is not the trial's.
+          FinishExitedLocked(t, std::nullopt,
+                             absl::StrCat("process ", t->pid,
+                                          " vanished: its pid now belongs to another process (its "
+                                          "exit status was collected by someone else)"));
+          continue;
+        }
+      }
       if (t->stop == Trial::Stop::kNone && now >= t->deadline) {
         t->stop = Trial::Stop::kDeadline;
         TerminateLocked(t, now, absl::Seconds(options_.grace_period_seconds));
       }
       if (t->term_sent && !t->kill_sent && now >= t->kill_at) {
-        kill(-t->pid, SIGKILL);
+        SignalTrial(t->pid, SIGKILL);
         t->kill_sent = true;
       }
       continue;
     }
     if (r != 0) {  // ECHILD: someone else reaped it; the pid may already be reused, kill nothing
-      FinishExitedLocked(t, std::nullopt);
+      FinishExitedLocked(t, std::nullopt,
+                         absl::StrCat("process ", t->pid,
+                                      " vanished: its exit status was collected by someone else "
+                                      "(is SIGCHLD ignored in this process?)"));
       continue;
     }
     kill(-t->pid, SIGKILL);
@@ -685,7 +1052,12 @@ void LocalRunner::ReapAndEnforceLocked(absl::Duration now) {
   }
 }
 
-void LocalRunner::FinishExitedLocked(Trial* t, std::optional<int> wait_status) {
+void LocalRunner::FinishExitedLocked(Trial* t, std::optional<int> wait_status,
+                                     const std::string& lost_message) {
+  if (!t->record_path.empty()) {
+    unlink(t->record_path.c_str());
+    t->record_path.clear();
+  }
   t->state = Trial::State::kDone;
   t->pid = 0;
   running_.erase(t);
@@ -696,8 +1068,7 @@ void LocalRunner::FinishExitedLocked(Trial* t, std::optional<int> wait_status) {
   st.exit_code.reset();
   if (!wait_status.has_value()) {
     st.reason = "Lost";
-    st.message =
-        "the exit status was collected by someone else (is SIGCHLD ignored in this process?)";
+    st.message = lost_message;
     return;
   }
   const int ws = *wait_status;

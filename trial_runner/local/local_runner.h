@@ -28,12 +28,21 @@
 // - deadline_seconds counts from the moment the process starts (time queued for GPUs does not
 //   count), like a Job's activeDeadlineSeconds.
 // - When the trial's main process exits, every process left in its process group is killed with
-//   SIGKILL, so nothing lingers (a process that leaves the group with setsid() escapes this).
+//   SIGKILL, so nothing lingers (a process that leaves the group with setsid() escapes this). When
+//   the main process itself has left its group (the group is gone), signals go to it alone.
+// - Process record: while the process runs, the runner keeps a small text file beside the log,
+//   `<log_path>.hpt-process` (ProcessRecordPath), naming the trial, the attempt, the pid and
+//   process group, the process's start time (/proc/<pid>/stat field 22) and the boot id. It is
+//   written right after fork (before exec) and removed when the runner reaps the process (or when
+//   Reclaim finds nothing of the trial left). An engine that dies with kill -9 leaves its trials'
+//   processes running on their own; the record is how the next runner instance finds them
+//   (Reclaim). When it cannot be written, the trial still runs and its Running message says so.
 //
 // Statuses (RunStatus::phase / reason / message):
 //   Pending   "WaitingForGPU"    queued until enough GPUs are free (FIFO)
 //   Pending   "Starting"         briefly, while Launch() starts the process
-//   Running   "Running"          "pid N"
+//   Running   "Running"          "pid N" ("pid N; no process record, so an engine restart cannot
+//                                find it (...)" when the record could not be written)
 //   Running   "Terminating"      after Cancel or the deadline, until the process has exited
 //   Succeeded "Completed"        "exit status 0"
 //   Failed    "Error"            "exit status N" (exit_code = N)
@@ -45,12 +54,26 @@
 //   Failed    "Unschedulable"    the trial asks for more GPUs than the runner manages
 //   Failed    "LaunchFailed"     "cannot execute 'foo': No such file or directory", "cannot create
 //                                working directory '/x': Permission denied", ...
-//   Failed    "Lost"             the exit status was taken by someone else (e.g. SIGCHLD ignored)
+//   Failed    "Lost"             the process vanished without this runner seeing its end: "process
+//                                N vanished: its exit status was collected by someone else (is
+//                                SIGCHLD ignored in this process?)", or "process N vanished: its
+//                                pid now belongs to another process" (the heartbeat below)
 // exit_code is set whenever the process exited normally (not when a signal killed it).
 //
-// Restarts: local processes do not outlive the runner (its destructor stops them), so Adopt()
-// only knows the trials launched through this instance; after an engine restart it returns an
-// empty list and the engine must treat the study's unfinished trials as lost.
+// Heartbeat: every poll_interval_ms the monitor asks the kernel about each running trial's main
+// process (waitid without reaping). A process that is gone without this runner having collected
+// its status ends the trial at once ("Lost"). About once a second it also compares the process's
+// start time with the one recorded at launch, so that a pid reused for another child of this
+// process (possible only once someone else reaped ours) is never mistaken for the trial.
+//
+// Restarts: Adopt() only knows the trials launched through this instance (a later instance never
+// follows earlier processes again). A runner that is destroyed stops its processes; an engine
+// killed with SIGKILL leaves them running, orphaned. After a restart the engine calls Reclaim()
+// for each unfinished trial: through the process record it stops (SIGTERM, SIGKILL after the
+// shutdown grace) what is left of the trial's process group, but only when the recorded process
+// is provably the same one (same boot, same pid, same start time; or, once the leader is gone,
+// live members of its group, whose id the kernel cannot hand out again while they exist), and
+// then the engine may launch the trial again.
 //
 // Thread-safety: thread-safe. One monitor thread per runner reaps processes every
 // poll_interval_ms, enforces deadlines and grace periods and starts queued trials. The runner must
@@ -59,6 +82,9 @@
 #ifndef HPT_TRIAL_RUNNER_LOCAL_LOCAL_RUNNER_H_
 #define HPT_TRIAL_RUNNER_LOCAL_LOCAL_RUNNER_H_
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
@@ -99,6 +125,35 @@ struct LocalRunnerOptions {
 // grace period, or poll_interval_ms outside [1, 60000].
 absl::Status ValidateLocalRunnerOptions(const LocalRunnerOptions& options);
 
+// The record the runner keeps of a trial's running process (see "Process record" above).
+struct ProcessRecord {
+  std::string trial_name;
+  int attempt = 1;
+  pid_t pid = 0;
+  pid_t pgid = 0;
+  // Clock ticks after boot at which the process started (/proc/<pid>/stat field 22); with the
+  // pid and the boot id it names one process for the machine's lifetime.
+  uint64_t start_time = 0;
+  std::string boot_id;  // /proc/sys/kernel/random/boot_id
+};
+
+// Where the record of a trial logging to `log_path` lives: "<log_path>.hpt-process".
+std::string ProcessRecordPath(const std::string& log_path);
+
+// The record of live process `pid` as it is now (its process group, start time and the boot id),
+// for `trial_name` / `attempt`. NotFound when there is no such process; Unavailable when /proc
+// cannot be read.
+absl::StatusOr<ProcessRecord> RecordOfProcess(pid_t pid, const std::string& trial_name,
+                                              int attempt);
+
+// Writes `record` to `path` atomically (a temporary file renamed over it). Unavailable (naming
+// the path) when the file cannot be written.
+absl::Status WriteProcessRecord(const std::string& path, const ProcessRecord& record);
+
+// Reads a record written by WriteProcessRecord. NotFound when there is none; DataLoss when the
+// file is not a well-formed record.
+absl::StatusOr<ProcessRecord> ReadProcessRecord(const std::string& path);
+
 class LocalRunner final : public TrialRunner {
  public:
   // Validates `options` (ValidateLocalRunnerOptions) and starts the runner's monitor thread.
@@ -136,9 +191,21 @@ class LocalRunner final : public TrialRunner {
   absl::Status Cancel(const std::string& trial_name) override;
 
   // Statuses of the trials of `study_name` known to this runner instance (finished ones
-  // included), ordered by trial name. Processes do not survive the runner, so after a restart
-  // this is empty. Never fails.
+  // included), ordered by trial name. A new instance knows none: after a restart this is empty.
+  // Never fails.
   absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name) override;
+
+  // After an engine restart: stops what an earlier runner left of the trial, found through the
+  // process record beside the log `launch` names (resolved as Launch would). The recorded
+  // process group gets SIGTERM, then SIGKILL after the shutdown grace (the smaller of
+  // shutdown_grace_seconds and grace_period_seconds); Reclaim returns once no live process of
+  // the group is left (it blocks that long). Nothing is signalled unless the record provably
+  // names that group (see "Restarts" above): a record from before a reboot, or whose pid now
+  // belongs to another process, means nothing is left. OK with what was done (no record: nothing
+  // to stop, attempt 0). InvalidArgument for an empty trial_name; FailedPrecondition when this
+  // instance is running the trial itself, when the record is unreadable or names another trial,
+  // or when the group could not be stopped (e.g. EPERM).
+  absl::StatusOr<Reclaimed> Reclaim(const TrialLaunch& launch) override;
 
  private:
   struct Trial;
@@ -156,9 +223,10 @@ class LocalRunner final : public TrialRunner {
   // Sends SIGTERM to a running trial's group and arms the SIGKILL timer.
   void TerminateLocked(Trial* trial, absl::Duration now, absl::Duration grace)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Records the end of a trial whose main process was reaped (`wait_status` nullopt: lost).
-  void FinishExitedLocked(Trial* trial, std::optional<int> wait_status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records the end of a trial whose main process was reaped; `wait_status` nullopt: the process
+  // vanished without this runner collecting its status ("Lost", `lost_message` says how).
+  void FinishExitedLocked(Trial* trial, std::optional<int> wait_status,
+                          const std::string& lost_message = "") ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MonitorLoop() ABSL_LOCKS_EXCLUDED(mu_);
 
   const LocalRunnerOptions options_;

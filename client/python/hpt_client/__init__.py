@@ -17,6 +17,8 @@ Code instrumented for Katib keeps working through ``hpt_client.katib.report_metr
 Behaviour worth knowing:
 
 * Importing this module touches no network and reads no environment; the first call does.
+* TLS: set ``HPT_TLS_CA`` (or ``HPT_TLS=1``), and for mutual TLS ``HPT_TLS_CERT`` and
+  ``HPT_TLS_KEY`` (see ``open_channel``).
 * ``report`` returns only after hpt has committed the points (its reply is the commit ack).
 * Every report carries a sequence number (``seq``), counted per process from 1. A report that
   fails with UNAVAILABLE or DEADLINE_EXCEEDED is retried a few times with capped exponential
@@ -54,6 +56,7 @@ __all__ = [
     "Reporter",
     "assignment",
     "close",
+    "open_channel",
     "params",
     "report",
     "seed",
@@ -62,6 +65,11 @@ __all__ = [
 ENV_ENDPOINT = "HPT_ENDPOINT"
 ENV_TRIAL_ID = "HPT_TRIAL_ID"
 ENV_TRIAL_TOKEN = "HPT_TRIAL_TOKEN"
+ENV_TLS = "HPT_TLS"
+ENV_TLS_CA = "HPT_TLS_CA"
+ENV_TLS_CERT = "HPT_TLS_CERT"
+ENV_TLS_KEY = "HPT_TLS_KEY"
+ENV_TLS_SERVER_NAME = "HPT_TLS_SERVER_NAME"
 
 MAX_METRIC_NAME_BYTES = 256
 _INT64_MAX = 2**63 - 1
@@ -179,6 +187,40 @@ def _check_step(step: Any) -> Optional[int]:
     return number
 
 
+def _read_file(var: str) -> Optional[bytes]:
+    path = os.environ.get(var)
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise RuntimeError(f"{var}={path}: cannot read it ({e.strerror})") from None
+
+
+def open_channel(endpoint: str) -> grpc.Channel:
+    """A gRPC channel to ``endpoint``, with TLS when the environment asks for it.
+
+    TLS is on when ``HPT_TLS_CA`` (PEM roots that verify hpt's certificate) or ``HPT_TLS=1``
+    (the system's roots) is set; ``HPT_TLS_CERT`` and ``HPT_TLS_KEY`` add a client certificate
+    for mutual TLS, and ``HPT_TLS_SERVER_NAME`` is the name to check in hpt's certificate when it
+    is not the endpoint's host. RuntimeError when a named file cannot be read, or when only one
+    of the certificate and the key is given.
+    """
+    ca = _read_file(ENV_TLS_CA)
+    cert, key = _read_file(ENV_TLS_CERT), _read_file(ENV_TLS_KEY)
+    if (cert is None) != (key is None):
+        raise RuntimeError(f"{ENV_TLS_CERT} and {ENV_TLS_KEY} go together: set both or neither")
+    if ca is None and cert is None and os.environ.get(ENV_TLS) != "1":
+        return grpc.insecure_channel(endpoint)
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
+                                               certificate_chain=cert)
+    options = []
+    if os.environ.get(ENV_TLS_SERVER_NAME):
+        options.append(("grpc.ssl_target_name_override", os.environ[ENV_TLS_SERVER_NAME]))
+    return grpc.secure_channel(endpoint, credentials, options=options)
+
+
 class Reporter:
     """One connection to hpt for one trial.
 
@@ -239,7 +281,7 @@ class Reporter:
     def _get_stub(self) -> metrics_pb2_grpc.MetricsServiceStub:
         with self._lock:
             if self._stub is None:
-                self._channel = grpc.insecure_channel(self.endpoint)
+                self._channel = open_channel(self.endpoint)
                 self._stub = metrics_pb2_grpc.MetricsServiceStub(self._channel)
             return self._stub
 

@@ -29,7 +29,7 @@ import grpc
 
 from katib.v1beta1 import api_pb2, api_pb2_grpc
 
-from hpt_client import ENV_ENDPOINT, HptError
+from hpt_client import ENV_ENDPOINT, HptError, open_channel
 
 __all__ = ["report_metrics", "KATIB_DEFAULT_DB_MANAGER_ADDRESS"]
 
@@ -77,7 +77,7 @@ def report_metrics(metrics: Dict[str, Any], db_manager_address: Optional[str] = 
         ]))
     deadline = time.monotonic() + timeout
     backoff = 0.1
-    with grpc.insecure_channel(address) as channel:
+    with open_channel(address) as channel:
         stub = api_pb2_grpc.DBManagerStub(channel)
         while True:
             remaining = deadline - time.monotonic()

@@ -1448,6 +1448,7 @@ TEST(LoadStudyHpt, StrictKeysAndValues) {
       command: []
       cwd: /tmp
     retries: 3
+    runningTrialsOnCompletion: finish
 )"));
   EXPECT_EQ(r.spec.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(HasError(r, "spec.hpt.seed", 7, 11,
@@ -1463,8 +1464,24 @@ TEST(LoadStudyHpt, StrictKeysAndValues) {
                        "unknown key \"cwd\"; allowed keys: command, workingDir, env"));
   EXPECT_TRUE(HasError(r, "spec.hpt.retries", 14, 5,
                        "unknown key \"retries\"; allowed keys: local, seed, gpusPerTrial, "
-                       "trialDeadlineSeconds, configMapFiles, kubernetes"));
-  EXPECT_THAT(Errors(r), SizeIs(7)) << Dump(r.diags);
+                       "trialDeadlineSeconds, configMapFiles, kubernetes, "
+                       "runningTrialsOnCompletion"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.runningTrialsOnCompletion", 15, 32,
+                       "must be Stop (running trials are stopped when the study completes; the "
+                       "default) or Finish (they run to their end), got \"finish\""));
+  EXPECT_THAT(Errors(r), SizeIs(8)) << Dump(r.diags);
+}
+
+TEST(LoadStudyHpt, RunningTrialsOnCompletion) {
+  Loaded stop = LoadText(ExpWith("  hpt:\n    runningTrialsOnCompletion: Stop\n"));
+  ASSERT_TRUE(stop.spec.ok()) << stop.spec.status() << Dump(stop.diags);
+  EXPECT_FALSE(stop.spec->hpt.finish_running_on_completion);
+  Loaded finish = LoadText(ExpWith("  hpt:\n    runningTrialsOnCompletion: Finish\n"));
+  ASSERT_TRUE(finish.spec.ok()) << finish.spec.status() << Dump(finish.diags);
+  EXPECT_TRUE(finish.spec->hpt.finish_running_on_completion);
+  Loaded absent = LoadText(ExpWith("  hpt:\n    seed: 3\n"));
+  ASSERT_TRUE(absent.spec.ok()) << absent.spec.status() << Dump(absent.diags);
+  EXPECT_FALSE(absent.spec->hpt.finish_running_on_completion);
 }
 
 TEST(LoadStudyHpt, V1alpha1TakesItToo) {

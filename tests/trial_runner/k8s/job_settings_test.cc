@@ -74,6 +74,18 @@ TEST(DnsSubdomainProblemTest, InvalidNames) {
 // ---------------------------------------------------------------------------------------------
 // ValidateJobSettings
 
+TEST(IsDnsLabelTest, LabelsAreSubdomainsWithoutDotsOf63CharactersAtMost) {
+  for (const std::string& name :
+       std::vector<std::string>{"a", "ml", "team-a", "quickstart-00001", std::string(63, 'x')}) {
+    EXPECT_TRUE(IsDnsLabel(name)) << name;
+  }
+  for (const std::string& name :
+       std::vector<std::string>{"", "-a", "a-", "Team", "a.b", "a_b", std::string(64, 'x')}) {
+    EXPECT_FALSE(IsDnsLabel(name)) << name;
+  }
+  EXPECT_TRUE(IsDnsLabel(std::string(200, 'x'), 253));
+}
+
 TEST(ValidateJobSettingsTest, EmptyAndFullSettingsAreValid) {
   EXPECT_TRUE(ValidateJobSettings(JobSettings{}).ok());
   EXPECT_TRUE(ValidateJobSettings(AllSet()).ok());

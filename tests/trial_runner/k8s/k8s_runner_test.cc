@@ -565,6 +565,37 @@ TEST_F(K8sRunnerTest, AdoptReattachesAfterARestart) {
   EXPECT_TRUE(server_->Get("jobs", kNs, "other-00001").has_value());
 }
 
+// Deleting a study: its finished Jobs and Secrets go, so that a new study of the same name
+// creates fresh Jobs instead of adopting the old ones as its own.
+TEST_F(K8sRunnerTest, PurgeDeletesTheStudysJobsAndForgetsItsTrials) {
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00001")).ok());
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00002")).ok());
+  TrialLaunch other = Launch("other-00001");
+  other.study_name = "other";
+  ASSERT_TRUE(runner_->Launch(other).ok());
+  ASSERT_TRUE(server_
+                  ->SetJobStatus(kNs, "mnist-00001",
+                                 {{"conditions", {{{"type", "Complete"}, {"status", "True"}}}}})
+                  .ok());
+  WaitForPhase("mnist-00001", RunPhase::kSucceeded);
+  ASSERT_TRUE(runner_->Cancel("mnist-00002").ok());
+
+  ASSERT_TRUE(runner_->Purge("mnist").ok());
+  EXPECT_FALSE(server_->Get("jobs", kNs, "mnist-00001").has_value());
+  EXPECT_FALSE(server_->Get("jobs", kNs, "mnist-00002").has_value());
+  EXPECT_TRUE(server_->Get("jobs", kNs, "other-00001").has_value());
+  EXPECT_TRUE(server_->Get("secrets", kNs, "other-00001-hpt-token-1").has_value());
+  EXPECT_EQ(server_->Secrets(kNs).size(), 1u);
+  EXPECT_TRUE(absl::IsNotFound(runner_->Poll("mnist-00001").status()));
+  EXPECT_EQ(runner_->Poll("other-00001")->phase, RunPhase::kPending);
+  EXPECT_TRUE(runner_->Purge("mnist").ok());  // nothing left: still OK
+
+  // The same name again is a new Job, followed from the start.
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00001")).ok());
+  EXPECT_EQ(runner_->Poll("mnist-00001")->phase, RunPhase::kPending);
+  EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 4);
+}
+
 TEST_F(K8sRunnerTest, LabelValuesAreSelectable) {
   EXPECT_EQ(LabelValue("mnist"), "mnist");
   EXPECT_EQ(LabelValue("My Study!"), "My-Study");

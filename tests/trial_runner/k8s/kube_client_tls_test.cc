@@ -15,20 +15,15 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/common/test_certs.h"
 #include "trial_runner/k8s/kube_client.h"
 
 namespace hpt::runner::k8s {
 namespace {
 
 namespace fs = std::filesystem;
+using ::hpt::test_support::ReadFile;
 using ::testing::HasSubstr;
-
-std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 class KubeClientTlsTest : public ::testing::Test {
  protected:
@@ -36,21 +31,7 @@ class KubeClientTlsTest : public ::testing::Test {
     dir_ = new fs::path(fs::path(::testing::TempDir()) /
                         ("kube_client_tls_" + std::to_string(::getpid())));
     fs::remove_all(*dir_);
-    fs::create_directories(*dir_);
-    const std::string d = dir_->string();
-    std::ofstream(*dir_ / "server.ext") << "subjectAltName=IP:127.0.0.1\n";
-    std::ofstream(*dir_ / "client.ext") << "extendedKeyUsage=clientAuth\n";
-    const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script =
-        "cd '" + d + "' && " +
-        "openssl req -x509 " + key + " -keyout ca.key -out ca.crt -days 2 -subj /CN=hpt-test-ca && " +
-        "openssl req " + key + " -keyout server.key -out server.csr -subj /CN=127.0.0.1 && " +
-        "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-        "-extfile server.ext -out server.crt && " +
-        "openssl req " + key + " -keyout client.key -out client.csr -subj /CN=hpt-client && " +
-        "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
-        "-extfile client.ext -out client.crt";
-    certs_ok_ = std::system((script + " >/dev/null 2>&1").c_str()) == 0;
+    certs_ok_ = hpt::test_support::MakeTestCerts(*dir_).ok();
   }
 
   static void TearDownTestSuite() {
@@ -107,17 +88,17 @@ bool KubeClientTlsTest::certs_ok_ = false;
 
 TEST_F(KubeClientTlsTest, ClusterCaAndClientCertificate) {
   KubeConfig c = Config();
-  c.certificate_authority_pem = Read(*dir_ / "ca.crt");
-  c.client_certificate_pem = Read(*dir_ / "client.crt");
-  c.client_key_pem = Read(*dir_ / "client.key");
+  c.certificate_authority_pem = ReadFile(*dir_ / "ca.crt");
+  c.client_certificate_pem = ReadFile(*dir_ / "client.crt");
+  c.client_key_pem = ReadFile(*dir_ / "client.key");
   absl::Status s = ListPods(c);
   EXPECT_TRUE(s.ok()) << s;
 }
 
 TEST_F(KubeClientTlsTest, ServerNotSignedByTheSystemTrustIsRefused) {
   KubeConfig c = Config();
-  c.client_certificate_pem = Read(*dir_ / "client.crt");
-  c.client_key_pem = Read(*dir_ / "client.key");
+  c.client_certificate_pem = ReadFile(*dir_ / "client.crt");
+  c.client_key_pem = ReadFile(*dir_ / "client.key");
   absl::Status s = ListPods(c);
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_THAT(std::string(s.message()), HasSubstr("cannot reach the Kubernetes API server"));
@@ -127,15 +108,15 @@ TEST_F(KubeClientTlsTest, ServerNotSignedByTheSystemTrustIsRefused) {
 TEST_F(KubeClientTlsTest, InsecureSkipTlsVerifyAcceptsAnyServer) {
   KubeConfig c = Config();
   c.insecure_skip_tls_verify = true;
-  c.client_certificate_pem = Read(*dir_ / "client.crt");
-  c.client_key_pem = Read(*dir_ / "client.key");
+  c.client_certificate_pem = ReadFile(*dir_ / "client.crt");
+  c.client_key_pem = ReadFile(*dir_ / "client.key");
   absl::Status s = ListPods(c);
   EXPECT_TRUE(s.ok()) << s;
 }
 
 TEST_F(KubeClientTlsTest, NoClientCertificateIsRefusedByTheServer) {
   KubeConfig c = Config();
-  c.certificate_authority_pem = Read(*dir_ / "ca.crt");
+  c.certificate_authority_pem = ReadFile(*dir_ / "ca.crt");
   absl::Status s = ListPods(c);
   EXPECT_FALSE(s.ok());
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
