@@ -13,6 +13,8 @@ import sys
 import tempfile
 import unittest
 
+import studies
+
 HPT = None
 SRC = None
 KATIB = None
@@ -314,41 +316,9 @@ class SuggestAskTell(unittest.TestCase):
         self.assertIn("init: unknown algorithm 'nope'; known: ", json.loads(r.stdout)["error"])
 
 
-K8S_STUDY = """apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata:
-  name: k8s-cli
-  namespace: ml
-  annotations:
-    ai.bloomberg.com/project: foo
-spec:
-  objective:
-    type: minimize
-    objectiveMetricName: loss
-  algorithm:
-    algorithmName: random
-  parallelTrialCount: 2
-  maxTrialCount: 4
-  parameters:
-    - name: x
-      parameterType: double
-      feasibleSpace: {min: "0", max: "1"}
-  trialTemplate:
-    primaryContainerName: train
-    trialParameters:
-      - {name: x, reference: x}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            containers:
-              - name: train
-                image: python:3.11
-                command: ["sh", "-c", "echo loss=${trialParameters.x}; preempt-once"]
-            restartPolicy: Never
-"""
+K8S_STUDY = studies.shell_experiment(
+    "k8s-cli", "echo loss=${trialParameters.x}; preempt-once", 2, 4, namespace="ml",
+    annotations={"ai.bloomberg.com/project": "foo"})
 
 
 class KubernetesRun(unittest.TestCase):
@@ -416,11 +386,7 @@ class KubernetesRun(unittest.TestCase):
 
 
 def echo_study(name, script, parallel, max_trials):
-    return K8S_STUDY.replace("name: k8s-cli", "name: " + name).replace(
-        "  namespace: ml\n", "").replace(
-        "echo loss=${trialParameters.x}; preempt-once", script).replace(
-        "parallelTrialCount: 2", f"parallelTrialCount: {parallel}").replace(
-        "maxTrialCount: 4", f"maxTrialCount: {max_trials}")
+    return studies.shell_experiment(name, script, parallel, max_trials)
 
 
 class Daemon(unittest.TestCase):

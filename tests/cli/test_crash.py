@@ -28,6 +28,8 @@ import time
 import unittest
 import urllib.request
 
+import studies
+
 HPT = None
 SEED = int(os.environ.get("HPT_CRASH_SEED", "4711"))
 # Generous: the machine may be loaded. Waits end as soon as their condition holds.
@@ -64,72 +66,8 @@ with open(os.path.join(acks_dir, f"{trial}.{attempt}"), "a", buffering=1) as ack
     acks.write("done\n")
 '''
 
-LOCAL_STUDY = """apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata:
-  name: crash-local
-spec:
-  objective:
-    type: minimize
-    objectiveMetricName: loss
-  algorithm:
-    algorithmName: random
-  parallelTrialCount: 3
-  maxTrialCount: 12
-  parameters:
-    - name: x
-      parameterType: double
-      feasibleSpace: {min: "0", max: "1"}
-  trialTemplate:
-    primaryContainerName: train
-    trialParameters:
-      - {name: x, reference: x}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            containers:
-              - name: train
-                image: python:3.11
-                command: ["PYTHON", "TRAIN", "${trialParameters.x}", "ACKS", "STEPS"]
-            restartPolicy: Never
-"""
-
-K8S_STUDY = """apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata:
-  name: crash-k8s
-  namespace: ml
-spec:
-  objective:
-    type: minimize
-    objectiveMetricName: loss
-  algorithm:
-    algorithmName: random
-  parallelTrialCount: 2
-  maxTrialCount: 24
-  parameters:
-    - name: x
-      parameterType: double
-      feasibleSpace: {min: "0", max: "1"}
-  trialTemplate:
-    primaryContainerName: train
-    trialParameters:
-      - {name: x, reference: x}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            containers:
-              - name: train
-                image: python:3.11
-                command: ["sh", "-c", "echo loss=${trialParameters.x}"]
-            restartPolicy: Never
-"""
+K8S_STUDY = studies.shell_experiment("crash-k8s", "echo loss=${trialParameters.x}", 2, 24,
+                                     namespace="ml")
 
 
 def hpt(*args, timeout=120):
@@ -272,8 +210,9 @@ class LocalCrash(unittest.TestCase):
         self.study = os.path.join(self.dir, "study.yaml")
         with open(self.study, "w") as f:
             # The interpreter running this test (ctest: Debian's, which has python3-grpcio).
-            f.write(LOCAL_STUDY.replace("PYTHON", sys.executable).replace("TRAIN", train)
-                    .replace("ACKS", self.acks).replace("STEPS", str(STEPS)))
+            f.write(studies.experiment(
+                "crash-local",
+                [sys.executable, train, "${trialParameters.x}", self.acks, str(STEPS)], 3, 12))
         self.daemon = Hptd(self.db)
 
     def tearDown(self):

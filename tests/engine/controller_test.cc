@@ -455,6 +455,28 @@ class RecoverTest : public ControllerTest {
     runner_ = std::make_unique<runner::LocalRunner>(ro);
   }
   fs::path TrialDir() { return dir_ / "runs" / "requeue" / "requeue-00001"; }
+
+  // Stands in for attempt 1's process orphaned by an engine killed with -9 (this runner stops
+  // its own processes when it goes): a process group and the record the runner would have left.
+  pid_t StartOrphan() {
+    const pid_t orphan = StartGroup("sleep 120");
+    absl::StatusOr<runner::ProcessRecord> record =
+        runner::RecordOfProcess(orphan, "requeue-00001", 1);
+    EXPECT_TRUE(record.ok()) << record.status();
+    if (record.ok()) {
+      EXPECT_TRUE(runner::WriteProcessRecord(
+                      runner::ProcessRecordPath((TrialDir() / "trial.log").string()), *record)
+                      .ok());
+    }
+    return orphan;
+  }
+
+  static void ExpectStoppedBySigterm(pid_t pid) {
+    int ws = 0;
+    ASSERT_EQ(waitpid(pid, &ws, 0), pid);
+    ASSERT_TRUE(WIFSIGNALED(ws));
+    EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+  }
 };
 
 TEST_F(RecoverTest, ALocalTrialLostWithItsEngineRunsAgainWithANewTokenAndNoOldPoints) {
@@ -475,16 +497,9 @@ TEST_F(RecoverTest, ALocalTrialLostWithItsEngineRunsAgainWithANewTokenAndNoOldPo
                                    {.name = "loss", .value = 8},
                                    {.name = "accuracy", .value = 0.1}})
                   .ok());
-  // A kill -9 leaves attempt 1's process running with nobody watching it. This runner stops its
-  // own processes when it goes; stand in for the orphan with a process group and its record.
+  // A kill -9 leaves attempt 1's process running with nobody watching it.
   EngineGone();
-  const pid_t orphan = StartGroup("sleep 120");
-  absl::StatusOr<runner::ProcessRecord> record =
-      runner::RecordOfProcess(orphan, "requeue-00001", 1);
-  ASSERT_TRUE(record.ok()) << record.status();
-  ASSERT_TRUE(runner::WriteProcessRecord(
-                  runner::ProcessRecordPath((TrialDir() / "trial.log").string()), *record)
-                  .ok());
+  const pid_t orphan = StartOrphan();
 
   StudyController second(spec, store_.get(), runner_.get(), Options(/*recover=*/true));
   absl::StatusOr<tracker::StudyRecord> study = second.Run();
@@ -492,10 +507,7 @@ TEST_F(RecoverTest, ALocalTrialLostWithItsEngineRunsAgainWithANewTokenAndNoOldPo
   EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
 
   // The orphan was stopped before the trial ran again.
-  int ws = 0;
-  ASSERT_EQ(waitpid(orphan, &ws, 0), orphan);
-  ASSERT_TRUE(WIFSIGNALED(ws));
-  EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+  ExpectStoppedBySigterm(orphan);
 
   absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial("requeue-00001");
   ASSERT_TRUE(t.ok()) << t.status();
@@ -568,22 +580,13 @@ TEST_F(RecoverTest, WhatIsLeftOfAFinishedTrialIsStoppedToo) {
                                   "Trial is early stopped")
                   .ok());
   EngineGone();
-  const pid_t orphan = StartGroup("sleep 120");
-  absl::StatusOr<runner::ProcessRecord> record =
-      runner::RecordOfProcess(orphan, "requeue-00001", 1);
-  ASSERT_TRUE(record.ok()) << record.status();
-  ASSERT_TRUE(runner::WriteProcessRecord(
-                  runner::ProcessRecordPath((TrialDir() / "trial.log").string()), *record)
-                  .ok());
+  const pid_t orphan = StartOrphan();
 
   StudyController second(spec, store_.get(), runner_.get(), Options(/*recover=*/true));
   absl::StatusOr<tracker::StudyRecord> study = second.Run();
   ASSERT_TRUE(study.ok()) << study.status();
   EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
-  int ws = 0;
-  ASSERT_EQ(waitpid(orphan, &ws, 0), orphan);
-  ASSERT_TRUE(WIFSIGNALED(ws));
-  EXPECT_EQ(WTERMSIG(ws), SIGTERM);
+  ExpectStoppedBySigterm(orphan);
   absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial("requeue-00001");
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->state, TrialState::kEarlyStopped);  // finished trials stay finished

@@ -127,6 +127,19 @@ class TrialStoreTest : public ::testing::Test {
     EXPECT_TRUE(t.ok()) << t.status();
     return t.ok() ? t->id : 0;
   }
+  // AppendMetricsAsync of one "loss" point held to token hash `hash`; waits for its result.
+  absl::StatusOr<AppendResult> AppendHeldTo(int64_t trial_id, uint64_t seq,
+                                            const std::string& hash) {
+    absl::Notification done;
+    absl::StatusOr<AppendResult> result;
+    store_->AppendMetricsAsync(trial_id, seq, {{.name = "loss", .value = 1}},
+                               {.expect_token_hash = hash}, [&](absl::StatusOr<AppendResult> r) {
+                                 result = std::move(r);
+                                 done.Notify();
+                               });
+    done.WaitForNotification();
+    return result;
+  }
   std::vector<StoredPoint> History(int64_t trial_id, const std::string& name = "") {
     absl::StatusOr<std::vector<StoredPoint>> h = store_->MetricHistory(trial_id, name);
     EXPECT_TRUE(h.ok()) << h.status();
@@ -1080,15 +1093,7 @@ TEST_F(TrialStoreTest, ExpectedTokenHashIsCheckedInTheWritingTransaction) {
       {.study_id = study, .name = "t", .params = {{"lr", "0.1"}}, .token_hash = "aa"});
   ASSERT_OK(t.status());
   auto append = [&](uint64_t seq, const std::string& hash) {
-    absl::Notification done;
-    absl::StatusOr<AppendResult> result;
-    store_->AppendMetricsAsync(t->id, seq, {{.name = "loss", .value = 1}},
-                               {.expect_token_hash = hash}, [&](absl::StatusOr<AppendResult> r) {
-                                 result = std::move(r);
-                                 done.Notify();
-                               });
-    done.WaitForNotification();
-    return result;
+    return AppendHeldTo(t->id, seq, hash);
   };
   ASSERT_OK(append(1, "aa").status());
   absl::StatusOr<AppendResult> stale = append(2, "bb");
@@ -1346,7 +1351,6 @@ TEST_F(TrialStoreTest, WritesFailUnavailableWhileAnotherProcessHoldsTheLock) {
   EXPECT_TRUE(store_->CreateStudy(StudyNamed("unblocked")).ok());
 }
 
-
 // A trial run again after an engine restart gets a new token: from the commit on, appends held
 // to the old hash are refused, those held to the new one (or to none) stored.
 TEST_F(TrialStoreTest, SetTrialTokenHashReplacesTheTokenForLaterAppends) {
@@ -1356,15 +1360,7 @@ TEST_F(TrialStoreTest, SetTrialTokenHashReplacesTheTokenForLaterAppends) {
       {.study_id = study, .name = "t", .params = {{"lr", "0.1"}}, .token_hash = "old"});
   ASSERT_OK(t.status());
   auto append = [&](uint64_t seq, const std::string& hash) {
-    absl::Notification done;
-    absl::StatusOr<AppendResult> result;
-    store_->AppendMetricsAsync(t->id, seq, {{.name = "loss", .value = 1}},
-                               {.expect_token_hash = hash}, [&](absl::StatusOr<AppendResult> r) {
-                                 result = std::move(r);
-                                 done.Notify();
-                               });
-    done.WaitForNotification();
-    return result;
+    return AppendHeldTo(t->id, seq, hash);
   };
   ASSERT_OK(append(1, "old").status());
   ASSERT_OK(store_->SetTrialTokenHash(t->id, "new"));
