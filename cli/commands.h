@@ -98,6 +98,31 @@ int Leaderboard(const GlobalOptions& g, const QueryOptions& q);
 int Trials(const GlobalOptions& g, const QueryOptions& q);
 int Show(const GlobalOptions& g, const QueryOptions& q);
 int Studies(const GlobalOptions& g, const QueryOptions& q);
+// hpt compare / history / export / import (cli/compare.cc).
+struct CompareOptions {
+  std::vector<std::string> trials;  // two or more trial names, from any studies
+  std::string format = "table";     // table | json | csv
+};
+struct HistoryOptions {
+  std::string trial;
+  std::string metric;  // empty: every metric
+  std::string format = "table";
+};
+struct ExportOptions {
+  std::string study;            // empty: the only study in the file
+  std::string format = "json";  // json (hpt.export/v1, importable) | csv (flat, not importable)
+  std::string output;           // empty: stdout
+};
+struct ImportOptions {
+  std::string file;  // an hpt.export/v1 JSON file
+  std::string name;  // empty: the exported study's name
+};
+// Trials side by side: study, state, attempt, seed, objective, params, metrics.
+int Compare(const GlobalOptions& g, const CompareOptions& o);
+// A trial's metric points in insertion order (table: with a sparkline per metric).
+int History(const GlobalOptions& g, const HistoryOptions& o);
+int Export(const GlobalOptions& g, const ExportOptions& o);
+int Import(const GlobalOptions& g, const ImportOptions& o);
 // Serves the ask/tell protocol (cli/ask_tell.h, docs/suggest-protocol.md) on stdin/stdout until
 // close or end of input: 0 then, 1 when stdout cannot be written, 2 for bad options.
 int Suggest(const SuggestOptions& o);

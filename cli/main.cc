@@ -6,6 +6,8 @@
 //   hpt leaderboard [STUDY]            best trials by the objective
 //   hpt trials [STUDY]                 every trial of a study
 //   hpt show TRIAL                     one trial in full
+//   hpt compare T1 T2 ...              trials side by side; hpt history TRIAL: its metric points
+//   hpt export STUDY > f.json          a study as one file; hpt import f.json rebuilds it
 //   hpt suggest --algorithm random     ask/tell over JSON lines on stdin/stdout (any harness)
 //   hpt submit study.yaml --watch      run a study in hptd and follow it (status, watch, stop,
 //                                      resume, update: the same study in hptd)
@@ -97,6 +99,45 @@ int main(int argc, char** argv) {
   CLI::App* studies_cmd = app.add_subcommand("studies", "the studies in the tracker file");
   studies_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
 
+  // compare / history / export / import
+  hpt::cli::CompareOptions compare;
+  CLI::App* compare_cmd =
+      app.add_subcommand("compare", "trials side by side (from any studies); * marks differences");
+  compare_cmd->add_option("trials", compare.trials, "two or more trial names")
+      ->required()
+      ->expected(2, -1);
+  compare_cmd->add_option("--format", compare.format, "table | json | csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->default_val("table");
+  hpt::cli::HistoryOptions history;
+  CLI::App* history_cmd = app.add_subcommand(
+      "history", "a trial's metric points in insertion order, with a sparkline per metric");
+  history_cmd->add_option("trial", history.trial, "trial name")->required();
+  history_cmd->add_option("--metric", history.metric, "only this metric");
+  history_cmd->add_option("--format", history.format, "table | json | csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->default_val("table");
+  hpt::cli::ExportOptions export_opts;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "a study with its trials, metric points and events as one file (hpt import)");
+  export_cmd->add_option("study", export_opts.study,
+                         "study name (optional when the file holds one study)");
+  export_cmd
+      ->add_option("--format", export_opts.format,
+                   "json (hpt.export/v1, for hpt import) | csv (one row per trial, for "
+                   "spreadsheets; not importable)")
+      ->check(CLI::IsMember({"json", "csv"}))
+      ->default_val("json");
+  export_cmd->add_option("--output,-o", export_opts.output, "file to write (default stdout)");
+  hpt::cli::ImportOptions import_opts;
+  CLI::App* import_cmd =
+      app.add_subcommand("import", "rebuild a study from an hpt export (JSON) into --db");
+  import_cmd->add_option("file", import_opts.file, "hpt.export/v1 JSON file")->required();
+  import_cmd
+      ->add_option("--name", import_opts.name,
+                   "the study's name here (its trials are renamed with it); default: as exported")
+      ->check([](const std::string& v) { return v.empty() ? "must not be empty" : ""; });
+
   // suggest
   hpt::cli::SuggestOptions suggest;
   CLI::App* suggest_cmd =
@@ -185,6 +226,10 @@ int main(int argc, char** argv) {
   if (*trials_cmd) return hpt::cli::Trials(g, q);
   if (*show_cmd) return hpt::cli::Show(g, q);
   if (*studies_cmd) return hpt::cli::Studies(g, q);
+  if (*compare_cmd) return hpt::cli::Compare(g, compare);
+  if (*history_cmd) return hpt::cli::History(g, history);
+  if (*export_cmd) return hpt::cli::Export(g, export_opts);
+  if (*import_cmd) return hpt::cli::Import(g, import_opts);
   if (*suggest_cmd) return hpt::cli::Suggest(suggest);
   if (*submit_cmd) return hpt::cli::Submit(g, remote, submit);
   if (*status_cmd) return hpt::cli::Status(g, remote, status_study);

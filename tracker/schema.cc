@@ -129,6 +129,32 @@ CREATE TRIGGER metrics_of_deleted_trial AFTER DELETE ON trials BEGIN
   DELETE FROM metrics WHERE trial_id = old.id;
 END;
 )sql"},
+    // Per (trial, metric): count, min, max and the last point, kept by the writer in the
+    // transaction that stores the points, so that summaries, leaderboards and filters read one
+    // row per metric instead of scanning the points (issue 7: 10,000 trials, 1,000,000 points).
+    {3, "metric summaries per trial and metric", R"sql(
+CREATE TABLE metric_summaries (
+  trial_id   INTEGER NOT NULL,  -- trials.id
+  name_id    INTEGER NOT NULL,  -- metric_names.id
+  count      INTEGER NOT NULL,
+  min_value  REAL    NOT NULL,
+  max_value  REAL    NOT NULL,
+  last_value REAL    NOT NULL,  -- the most recently stored point (Katib's "latest")
+  last_step  INTEGER NOT NULL,
+  PRIMARY KEY (trial_id, name_id)
+) WITHOUT ROWID;
+INSERT INTO metric_summaries (trial_id, name_id, count, min_value, max_value, last_value, last_step)
+  SELECT a.trial_id, a.name_id, a.points, a.min_value, a.max_value, m.value, m.step
+  FROM (SELECT trial_id, name_id, COUNT(*) AS points, MIN(value) AS min_value,
+               MAX(value) AS max_value, MAX(ord) AS last_ord
+        FROM metrics GROUP BY trial_id, name_id) AS a
+  JOIN metrics AS m ON m.trial_id = a.trial_id AND m.name_id = a.name_id AND m.ord = a.last_ord;
+DROP TRIGGER metrics_of_deleted_trial;
+CREATE TRIGGER metrics_of_deleted_trial AFTER DELETE ON trials BEGIN
+  DELETE FROM metrics WHERE trial_id = old.id;
+  DELETE FROM metric_summaries WHERE trial_id = old.id;
+END;
+)sql"},
 };
 
 constexpr bool VersionsAreConsecutive() {

@@ -1042,10 +1042,14 @@ absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch,
     if (!insert.ok()) result = insert.status();
     // The next step of each metric this batch touches, staged once at the end; -1: not known (an
     // auto step reads it from the table, which holds this batch's points by then).
+    // Each metric the batch touches: its next step, and what the batch adds to its summary.
     struct Series {
       int64_t name_id;
       int64_t next;
       bool changed;
+      int64_t count = 0;
+      double min = 0, max = 0, last = 0;
+      int64_t last_step = 0;
     };
     std::vector<Series> series;
     size_t cur = 0;  // index in `series` of the current point's metric
@@ -1096,6 +1100,35 @@ absl::StatusOr<AppendResult> SqliteStore::WriteBatch(const PendingAppend& batch,
                            .BindInt(6, p.time_ms != 0 ? p.time_ms : now)
                            .Run();
       if (!s.ok()) result = s;
+      m.min = m.count == 0 ? p.value : std::min(m.min, p.value);
+      m.max = m.count == 0 ? p.value : std::max(m.max, p.value);
+      m.last = p.value;
+      m.last_step = step;
+      ++m.count;
+    }
+    if (result.ok()) {
+      absl::StatusOr<Stmt> upsert = db.Prepare(
+          "INSERT INTO metric_summaries "
+          "(trial_id, name_id, count, min_value, max_value, last_value, last_step) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+          "ON CONFLICT (trial_id, name_id) DO UPDATE SET count = count + excluded.count, "
+          "min_value = min(min_value, excluded.min_value), "
+          "max_value = max(max_value, excluded.max_value), "
+          "last_value = excluded.last_value, last_step = excluded.last_step");
+      if (!upsert.ok()) result = upsert.status();
+      for (const Series& m : series) {
+        if (!result.ok()) break;
+        absl::Status s = upsert->Reset()
+                             .BindInt(1, batch.trial_id)
+                             .BindInt(2, m.name_id)
+                             .BindInt(3, m.count)
+                             .BindDouble(4, m.min)
+                             .BindDouble(5, m.max)
+                             .BindDouble(6, m.last)
+                             .BindInt(7, m.last_step)
+                             .Run();
+        if (!s.ok()) result = s;
+      }
     }
     if (result.ok()) {
       for (const Series& m : series) {
@@ -1185,14 +1218,9 @@ absl::StatusOr<std::vector<MetricSummary>> SqliteStore::Summaries(int64_t trial_
   return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<MetricSummary>> {
     if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
     return ReadAll<MetricSummary>(
-        db.Prepare("SELECT n.name, a.min_value, a.max_value, m.value, a.points, m.step "
-                   "FROM (SELECT name_id, MIN(value) AS min_value, MAX(value) AS max_value, "
-                   "             COUNT(*) AS points, MAX(ord) AS last_ord "
-                   "      FROM metrics WHERE trial_id = ?1 GROUP BY name_id) AS a "
-                   "JOIN metrics AS m "
-                   "  ON m.trial_id = ?1 AND m.name_id = a.name_id AND m.ord = a.last_ord "
-                   "JOIN metric_names AS n ON n.id = a.name_id "
-                   "ORDER BY n.name",
+        db.Prepare("SELECT n.name, a.min_value, a.max_value, a.last_value, a.count, a.last_step "
+                   "FROM metric_summaries AS a JOIN metric_names AS n ON n.id = a.name_id "
+                   "WHERE a.trial_id = ?1 ORDER BY n.name",
                    trial_id),
         [](const Stmt& row) -> absl::StatusOr<MetricSummary> {
           return MetricSummary{.name = row.ColumnText(0),
@@ -1209,8 +1237,9 @@ absl::Status SqliteStore::DeleteMetrics(int64_t trial_id) {
   absl::MutexLock lock(&write_mu_);
   absl::Status deleted = WithWriteTransaction([&](Db& db) -> absl::Status {
     if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
-    if (absl::Status s = RunSql(db, "DELETE FROM metrics WHERE trial_id = ?1", trial_id); !s.ok()) {
-      return s;
+    for (const char* sql : {"DELETE FROM metrics WHERE trial_id = ?1",
+                            "DELETE FROM metric_summaries WHERE trial_id = ?1"}) {
+      if (absl::Status s = RunSql(db, sql, trial_id); !s.ok()) return s;
     }
     return RunSql(db, "DELETE FROM report_seqs WHERE trial_id = ?1", trial_id);
   });
@@ -1257,8 +1286,48 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::Leaderboard(int64_t study_
 
 absl::Status SqliteStore::AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
                                    const std::string& message) {
+  return AddEventAt(study_id, trial_id, kind, message, NowMs());
+}
+
+absl::Status SqliteStore::RestoreStudyTimes(int64_t study_id, int64_t created_ms,
+                                            int64_t finished_ms) {
+  if (created_ms < 0 || finished_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("study times must be >= 0 (unix ms), got ",
+                                                   created_ms, " and ", finished_ms));
+  }
+  absl::MutexLock lock(&write_mu_);
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+    return RunSql(db, "UPDATE studies SET created_ms = ?2, finished_ms = ?3 WHERE id = ?1",
+                  study_id, created_ms, finished_ms);
+  });
+}
+
+absl::Status SqliteStore::RestoreTrialTimes(int64_t trial_id, int64_t created_ms,
+                                            int64_t started_ms, int64_t finished_ms) {
+  if (created_ms < 0 || started_ms < 0 || finished_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("trial times must be >= 0 (unix ms), got ",
+                                                   created_ms, ", ", started_ms, " and ",
+                                                   finished_ms));
+  }
+  absl::MutexLock lock(&write_mu_);
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    if (absl::Status s = TrialExists(db, trial_id); !s.ok()) return s;
+    return RunSql(db,
+                  "UPDATE trials SET created_ms = ?2, started_ms = ?3, finished_ms = ?4 "
+                  "WHERE id = ?1",
+                  trial_id, created_ms, started_ms, finished_ms);
+  });
+}
+
+absl::Status SqliteStore::AddEventAt(int64_t study_id, int64_t trial_id, const std::string& kind,
+                                     const std::string& message, int64_t time_ms) {
   if (kind.empty()) return absl::InvalidArgumentError("event kind is empty");
-  const int64_t now = NowMs();
+  if (time_ms <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("event time must be > 0 (unix ms), got ", time_ms));
+  }
+  const int64_t now = time_ms;
   absl::MutexLock lock(&write_mu_);
   return WithWriteTransaction([&](Db& db) -> absl::Status {
     if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;

@@ -78,6 +78,12 @@ class SqliteStore final : public TrialStore {
 
   absl::Status AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
                         const std::string& message) override;
+  absl::Status AddEventAt(int64_t study_id, int64_t trial_id, const std::string& kind,
+                          const std::string& message, int64_t time_ms) override;
+  absl::Status RestoreStudyTimes(int64_t study_id, int64_t created_ms,
+                                 int64_t finished_ms) override;
+  absl::Status RestoreTrialTimes(int64_t trial_id, int64_t created_ms, int64_t started_ms,
+                                 int64_t finished_ms) override;
   absl::StatusOr<std::vector<Event>> ListEvents(int64_t study_id) override;
 
  private:

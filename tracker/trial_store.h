@@ -272,6 +272,17 @@ class TrialStore {
   // empty kind or a trial of another study; NotFound for an unknown study or trial.
   virtual absl::Status AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
                                 const std::string& message) = 0;
+  // AddEvent with its time given (`time_ms` > 0, else InvalidArgument): for restoring a record
+  // (hpt import).
+  virtual absl::Status AddEventAt(int64_t study_id, int64_t trial_id, const std::string& kind,
+                                  const std::string& message, int64_t time_ms) = 0;
+  // For restoring a record (hpt import): overwrite the times the store stamped with the
+  // record's (unix ms; 0 = not yet). Call after the last state change, which stamps times again.
+  // NotFound for an unknown id; InvalidArgument for a negative time.
+  virtual absl::Status RestoreStudyTimes(int64_t study_id, int64_t created_ms,
+                                         int64_t finished_ms) = 0;
+  virtual absl::Status RestoreTrialTimes(int64_t trial_id, int64_t created_ms, int64_t started_ms,
+                                         int64_t finished_ms) = 0;
   // Events of a study, oldest first. NotFound for an unknown study.
   virtual absl::StatusOr<std::vector<Event>> ListEvents(int64_t study_id) = 0;
 };

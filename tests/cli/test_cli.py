@@ -601,6 +601,304 @@ tls-key = "{os.path.join(cls.dir, 'server.key')}"
         self.assertIn("missing.crt", r.stderr)
 
 
+class Compare(unittest.TestCase):
+    """hpt compare / history / export / import over one quickstart run."""
+
+    SPARK = set("▁▂▃▄▅▆▇█")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="hpt_compare_")
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        run = hpt("--db", cls.db, "run", os.path.join(SRC, "examples/quickstart/study.yaml"))
+        if run.returncode != 0:
+            raise AssertionError("quickstart run failed:\n" + run.stdout + run.stderr)
+        cls.export = os.path.join(cls.dir, "quickstart.json")
+        r = hpt("--db", cls.db, "export", "quickstart", "--output", cls.export)
+        if r.returncode != 0:
+            raise AssertionError("export failed:\n" + r.stderr)
+        with open(cls.export) as f:
+            cls.doc = json.load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def q(self, *args):
+        return hpt("--db", self.db, *args)
+
+    def show(self, trial):
+        r = self.q("show", trial, "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def write(self, name, doc):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(doc if isinstance(doc, str) else json.dumps(doc))
+        return path
+
+    def studies(self, db=None):
+        r = hpt("--db", db or self.db, "studies", "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [row["study"] for row in json.loads(r.stdout)]
+
+    # --- compare ---
+
+    def test_compare_json_shape_and_values(self):
+        names = ["quickstart-00001", "quickstart-00002", "quickstart-00003"]
+        r = self.q("compare", *names, "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["trials"], names)
+        rows = {row["field"]: row for row in out["rows"]}
+        params = [p["name"] for p in self.doc["trials"][0]["params"]]  # the trial's order
+        self.assertEqual(
+            [row["field"] for row in out["rows"]],
+            ["study", "state", "attempt", "seed", "objective"] + [f"param {p}" for p in params] +
+            ["loss latest", "loss best", "loss count", "accuracy latest", "accuracy min",
+             "accuracy max", "accuracy count"])
+        for row in out["rows"]:
+            self.assertEqual(len(row["values"]), 3, row)
+            self.assertEqual(row["differs"], len({json.dumps(v) for v in row["values"]}) > 1, row)
+        self.assertEqual(rows["study"]["values"], ["quickstart"] * 3)
+        self.assertFalse(rows["study"]["differs"])
+        self.assertEqual(rows["param lr"]["kind"], "param")
+        self.assertEqual(rows["param lr"]["name"], "lr")
+        self.assertEqual(rows["loss best"]["stat"], "best")
+        for i, name in enumerate(names):
+            info = self.show(name)
+            self.assertEqual(rows["seed"]["values"][i], info["seed"])
+            self.assertEqual(rows["objective"]["values"][i], info["objective"])
+            for p, v in info["params"].items():
+                self.assertEqual(rows[f"param {p}"]["values"][i], v)
+            loss, acc = info["metrics"]["loss"], info["metrics"]["accuracy"]
+            self.assertEqual(rows["loss latest"]["values"][i], loss["latest"])
+            self.assertEqual(rows["loss best"]["values"][i], loss["min"])  # minimize
+            self.assertEqual(rows["loss count"]["values"][i], loss["count"])
+            self.assertEqual(rows["accuracy min"]["values"][i], acc["min"])
+            self.assertEqual(rows["accuracy max"]["values"][i], acc["max"])
+
+    def test_compare_table_marks_differences(self):
+        r = self.q("compare", "quickstart-00001", "quickstart-00002")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertRegex(lines[0], r"^\s+field\s+quickstart-00001\s+quickstart-00002$")
+        by_field = {}
+        for line in lines[2:]:
+            if line.startswith("("):
+                continue
+            by_field[line[3:].split("  ")[0]] = line
+        self.assertTrue(by_field["study"].startswith("   study "), by_field["study"])
+        self.assertTrue(by_field["seed"].startswith("*  seed "), by_field["seed"])
+        a, b = self.show("quickstart-00001")["params"], self.show("quickstart-00002")["params"]
+        for p in a:
+            marker = "*" if a[p] != b[p] else " "
+            self.assertEqual(by_field[f"param {p}"][0], marker, by_field[f"param {p}"])
+        self.assertIn("(* marks the rows whose values differ)", r.stdout)
+
+    def test_compare_csv(self):
+        r = self.q("compare", "quickstart-00003", "quickstart-00004", "--format", "csv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = list(csv.reader(io.StringIO(r.stdout)))
+        self.assertEqual(rows[0], ["differs", "field", "quickstart-00003", "quickstart-00004"])
+        fields = {row[1]: row for row in rows[1:]}
+        self.assertEqual(fields["study"], ["", "study", "quickstart", "quickstart"])
+        self.assertEqual(fields["seed"][0], "*")
+        self.assertEqual(fields["seed"][2], str(self.show("quickstart-00003")["seed"]))
+
+    def test_compare_bad_input(self):
+        r = self.q("compare", "quickstart-00001", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no trial "nope" in', r.stderr)
+        r = self.q("compare", "nope", "quickstart-00001", "nope2")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no trials "nope", "nope2" in', r.stderr)
+        for args in (["quickstart-00001"], [], ["quickstart-00001", "quickstart-00002",
+                                                "--format", "yaml"]):
+            with self.subTest(args=args):
+                r = self.q("compare", *args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(r.stdout, "")
+
+    # --- history ---
+
+    def test_history_csv_has_every_point_in_insertion_order(self):
+        metrics = self.show("quickstart-00005")["metrics"]
+        r = self.q("history", "quickstart-00005", "--format", "csv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        self.assertEqual(len(rows), sum(m["count"] for m in metrics.values()))
+        for name, m in metrics.items():
+            mine = [row for row in rows if row["metric"] == name]
+            self.assertEqual(len(mine), m["count"])
+            self.assertEqual(float(mine[-1]["value"]), m["latest"])
+            self.assertEqual(int(mine[-1]["step"]), m["last_step"])
+            self.assertEqual(min(float(row["value"]) for row in mine), m["min"])
+        times = [int(row["time_ms"]) for row in rows]
+        self.assertEqual(times, sorted(times))  # one reporter: insertion order is time order
+        only = self.q("history", "quickstart-00005", "--metric", "loss", "--format", "json")
+        self.assertEqual(only.returncode, 0, only.stderr)
+        points = json.loads(only.stdout)
+        self.assertEqual(len(points), metrics["loss"]["count"])
+        self.assertEqual({p["metric"] for p in points}, {"loss"})
+        self.assertIsInstance(points[0]["step"], int)
+        self.assertIsInstance(points[0]["value"], float)
+
+    def test_history_table_ends_with_sparklines(self):
+        metrics = self.show("quickstart-00006")["metrics"]
+        r = self.q("history", "quickstart-00006")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(r.stdout.startswith("metric"), r.stdout)
+        tail = r.stdout.rstrip("\n").split("\n\n")[-1].splitlines()
+        self.assertEqual(sorted(line.split()[0] for line in tail), sorted(metrics))
+        for line in tail:
+            name, spark = line.split()[:2]
+            self.assertTrue(spark and set(spark) <= self.SPARK, line)
+            self.assertEqual(len(spark), metrics[name]["count"])  # fewer than 60 points
+            self.assertIn(f"({metrics[name]['count']} points)", line)
+
+    def test_history_bad_input(self):
+        r = self.q("history", "quickstart-00001", "--metric", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('trial "quickstart-00001" has no metric "nope"; its metrics: accuracy, loss',
+                      r.stderr)
+        r = self.q("history", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no trial "nope"', r.stderr)
+        self.assertEqual(self.q("history").returncode, 2)
+        self.assertEqual(self.q("history", "quickstart-00001", "--format", "xml").returncode, 2)
+
+    # --- export / import ---
+
+    def test_export_json_holds_the_study(self):
+        doc = self.doc
+        self.assertEqual(doc["format"], "hpt.export/v1")
+        self.assertEqual(list(doc), ["format", "study", "trials", "events"])
+        self.assertEqual(doc["study"]["name"], "quickstart")
+        self.assertEqual(doc["study"]["objective_metric"], "loss")
+        self.assertIn("kind: Experiment", doc["study"]["spec_yaml"])
+        self.assertEqual(len(doc["trials"]), 12)
+        for t in doc["trials"]:
+            info = self.show(t["name"])
+            self.assertEqual({p["name"]: p["value"] for p in t["params"]}, info["params"])
+            self.assertEqual(t["objective"], info["objective"])
+            self.assertEqual(t["seed"], info["seed"])
+            self.assertEqual(len(t["metrics"]), sum(m["count"] for m in info["metrics"].values()))
+        self.assertTrue(doc["events"])
+        names = {t["name"] for t in doc["trials"]}
+        self.assertTrue(all(e["trial"] is None or e["trial"] in names for e in doc["events"]))
+        stdout = self.q("export", "quickstart")
+        self.assertEqual(stdout.returncode, 0, stdout.stderr)
+        self.assertEqual(json.loads(stdout.stdout), doc)  # the same to stdout, and deterministic
+
+    def test_export_csv_one_row_per_trial(self):
+        r = self.q("export", "--format", "csv")  # the only study in the file
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = list(csv.DictReader(io.StringIO(r.stdout)))
+        self.assertEqual(len(rows), 12)
+        self.assertEqual(list(rows[0])[:3], ["trial", "state", "objective"])
+        for row in rows[:3]:
+            info = self.show(row["trial"])
+            self.assertEqual(float(row["loss"]), info["metrics"]["loss"]["latest"])
+            self.assertEqual(float(row["objective"]), info["objective"])
+            for p, v in info["params"].items():
+                self.assertEqual(row[p], v)
+
+    def test_round_trip_under_a_new_name(self):
+        db = os.path.join(self.dir, "copy.db")
+        r = hpt("--db", db, "import", self.export, "--name", "copy")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, f"imported study copy (exported as quickstart) into {db}: "
+                                   f"12 trials, {sum(len(t['metrics']) for t in self.doc['trials'])}"
+                                   f" metric points, {len(self.doc['events'])} events\n")
+        r = hpt("--db", db, "export", "copy")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        back = json.loads(r.stdout)
+        expected = json.loads(json.dumps(self.doc))
+        expected["study"]["name"] = "copy"
+        for t in expected["trials"]:
+            t["name"] = t["name"].replace("quickstart-", "copy-", 1)
+        for e in expected["events"]:
+            if e["trial"]:
+                e["trial"] = e["trial"].replace("quickstart-", "copy-", 1)
+        self.assertEqual(back, expected)
+        # The views read the copy like the original.
+        a = json.loads(self.q("leaderboard", "quickstart", "--format", "json").stdout)
+        b = json.loads(hpt("--db", db, "leaderboard", "copy", "--format", "json").stdout)
+        self.assertEqual([row["loss"] for row in a], [row["loss"] for row in b])
+        self.assertEqual([row["trial"].replace("quickstart-", "copy-") for row in a],
+                         [row["trial"] for row in b])
+
+    def test_round_trip_under_the_same_name(self):
+        db = os.path.join(self.dir, "same.db")
+        r = hpt("--db", db, "import", self.export)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        back = json.loads(hpt("--db", db, "export").stdout)
+        self.assertEqual(back, self.doc)
+        # Imported into the same file twice: the name is taken now.
+        again = hpt("--db", db, "import", self.export)
+        self.assertEqual(again.returncode, 1)
+        self.assertIn('a study named "quickstart" already exists', again.stderr)
+        self.assertIn("--name NEW_NAME", again.stderr)
+
+    def test_import_refuses_a_taken_name(self):
+        r = self.q("import", self.export)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('a study named "quickstart" already exists; import it under another name '
+                      'with --name NEW_NAME', r.stderr)
+        doc = json.loads(json.dumps(self.doc))
+        doc["study"]["name"] = "fresh"  # its trials keep their taken names
+        r = self.q("import", self.write("fresh.json", doc))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('trial "quickstart-00001" (trials[0]) already exists in study "quickstart"',
+                      r.stderr)
+        self.assertEqual(self.studies(), ["quickstart"])  # nothing left behind
+
+    def test_import_refuses_bad_files_with_the_json_path(self):
+        def broken(edit):
+            doc = json.loads(json.dumps(self.doc))
+            edit(doc)
+            return doc
+        cases = [
+            ("notjson.json", '{"format": "hpt.export/v1",\n "study": }',
+             "not valid JSON: parse error at line 2, column 11"),
+            ("v9.json", broken(lambda d: d.update(format="hpt.export/v9")),
+             'format: "hpt.export/v9" is not supported by this hpt, which reads "hpt.export/v1"'),
+            ("noformat.json", broken(lambda d: d.pop("format")), "format: required field missing"),
+            ("value.json", broken(lambda d: d["trials"][2]["metrics"][3].update(value="abc")),
+             'trials[2].metrics[3].value: expected a number, got string "abc"'),
+            ("state.json", broken(lambda d: d["trials"][1].update(state="DONE")),
+             'trials[1].state: "DONE" is not a state; allowed: PENDING, RUNNING'),
+            ("field.json", broken(lambda d: d["study"].update(colour="red")),
+             "study.colour: unknown field; allowed: name, project"),
+            ("event.json", broken(lambda d: d["events"][0].update(trial="ghost")),
+             'events[0].trial: no trial "ghost" in this export'),
+        ]
+        for name, doc, message in cases:
+            with self.subTest(name):
+                db = os.path.join(self.dir, "bad-" + name + ".db")
+                path = self.write(name, doc)
+                r = hpt("--db", db, "import", path, "--name", "x")
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertIn(f"hpt: {path}: {message}", r.stderr)
+                self.assertFalse(os.path.exists(db))  # refused before the file is opened
+        r = self.q("import", os.path.join(self.dir, "missing.json"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("missing.json", r.stderr)
+
+    def test_export_and_import_usage(self):
+        r = self.q("export", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no study "nope"; studies: quickstart', r.stderr)
+        self.assertEqual(self.q("export", "--format", "table").returncode, 2)
+        self.assertEqual(self.q("import").returncode, 2)
+        self.assertEqual(self.q("import", self.export, "--name", "").returncode, 2)
+        r = hpt("--db", os.path.join(self.dir, "none.db"), "export")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no tracker file", r.stderr)
+
+
 if __name__ == "__main__":
     HPT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     KATIB = katib_dir()

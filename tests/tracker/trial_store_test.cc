@@ -11,6 +11,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -653,6 +654,82 @@ TEST_F(TrialStoreTest, Summaries) {
   EXPECT_EQ(again[1].count, 3);
 }
 
+// The summaries the writer keeps equal those computed from the points, whatever the mix of
+// batches, explicit and automatic steps, replays, refused batches and deletions.
+TEST_F(TrialStoreTest, SummariesAlwaysMatchThePoints) {
+  Reopen({.max_batch_points = 64});
+  const int64_t study = MakeStudy("s");
+  std::vector<int64_t> trials;
+  for (int i = 0; i < 4; ++i) trials.push_back(MakeTrial(study, "t" + std::to_string(i)));
+  std::mt19937 rng(7);
+  const std::vector<std::string> names = {"loss", "acc", "lr"};
+  uint64_t seq = 0;
+  for (int round = 0; round < 300; ++round) {
+    const int64_t t = trials[rng() % trials.size()];
+    std::vector<MetricPoint> points;
+    const int n = 1 + static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) {
+      MetricPoint p{.name = names[rng() % names.size()],
+                    .value = std::uniform_real_distribution<double>(-5, 5)(rng)};
+      if (rng() % 2 == 0) p.step = static_cast<int64_t>(rng() % 50);
+      points.push_back(p);
+    }
+    if (round % 37 == 5) points.push_back({.name = "bad", .value = std::nan("")});  // refused
+    const uint64_t s = round % 11 == 3 && seq > 0 ? seq : ++seq;                  // a replay
+    store_->AppendMetrics(t, s, points).IgnoreError();
+    if (round == 150) ASSERT_OK(store_->DeleteMetrics(trials[0]));
+  }
+  for (int64_t t : trials) {
+    std::map<std::string, MetricSummary> want;
+    for (const StoredPoint& p : History(t)) {
+      MetricSummary& m = want[p.name];
+      m.name = p.name;
+      m.min = m.count == 0 ? p.value : std::min(m.min, p.value);
+      m.max = m.count == 0 ? p.value : std::max(m.max, p.value);
+      m.latest = p.value;
+      m.last_step = p.step;
+      ++m.count;
+    }
+    ASSERT_OK_AND_ASSIGN(std::vector<MetricSummary> got, store_->Summaries(t));
+    ASSERT_EQ(got.size(), want.size()) << "trial " << t;
+    for (const MetricSummary& g : got) {
+      const MetricSummary& w = want[g.name];
+      EXPECT_EQ(g.count, w.count) << g.name;
+      EXPECT_EQ(g.min, w.min) << g.name;
+      EXPECT_EQ(g.max, w.max) << g.name;
+      EXPECT_EQ(g.latest, w.latest) << g.name;
+      EXPECT_EQ(g.last_step, w.last_step) << g.name;
+    }
+  }
+}
+
+// hpt import restores a record's own times over those the store stamped.
+TEST_F(TrialStoreTest, RestoredTimesAndEventsAtAGivenTime) {
+  Reopen();
+  const int64_t study = MakeStudy("s");
+  const int64_t t = MakeTrial(study, "t");
+  ASSERT_OK(store_->SetTrialState(t, TrialState::kRunning, "", ""));
+  ASSERT_OK(store_->SetTrialState(t, TrialState::kSucceeded, "", ""));
+  ASSERT_OK(store_->RestoreTrialTimes(t, 1000, 2000, 3000));
+  ASSERT_OK(store_->RestoreStudyTimes(study, 500, 0));
+  ASSERT_OK_AND_ASSIGN(TrialRecord tr, store_->GetTrial(t));
+  EXPECT_EQ(tr.created_ms, 1000);
+  EXPECT_EQ(tr.started_ms, 2000);
+  EXPECT_EQ(tr.finished_ms, 3000);
+  ASSERT_OK_AND_ASSIGN(StudyRecord sr, store_->GetStudy(study));
+  EXPECT_EQ(sr.created_ms, 500);
+  EXPECT_EQ(sr.finished_ms, 0);
+  ASSERT_OK(store_->AddEventAt(study, t, "TrialSucceeded", "done", 2500));
+  ASSERT_OK_AND_ASSIGN(std::vector<Event> events, store_->ListEvents(study));
+  ASSERT_THAT(events, SizeIs(1));
+  EXPECT_EQ(events[0].time_ms, 2500);
+
+  EXPECT_EQ(store_->RestoreTrialTimes(t, -1, 0, 0).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->RestoreTrialTimes(t + 99, 1, 1, 1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RestoreStudyTimes(study + 99, 1, 1).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->AddEventAt(study, t, "X", "", 0).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrialStoreTest, DeleteMetrics) {
   Reopen();
   const int64_t study = MakeStudy("s");
@@ -986,8 +1063,10 @@ TEST_F(TrialStoreTest, AVersion1FileOpensAndKeepsItsData) {
   Reopen();
   {
     RawDb raw(path_);
-    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "2");
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "3");
     EXPECT_EQ(raw.Query("SELECT count(*) FROM metrics"), "6");
+    // Migration 3 summarized the old points: (trial 1: loss, acc), (trial 2: loss).
+    EXPECT_EQ(raw.Query("SELECT count(*) FROM metric_summaries"), "3");
     EXPECT_EQ(raw.Query("SELECT count(*) FROM sqlite_master WHERE name = 'metrics_by_trial'"), "0");
   }
   using T = std::tuple<std::string, int64_t, double>;
@@ -1017,7 +1096,7 @@ TEST_F(TrialStoreTest, AVersion1FileOpensAndKeepsItsData) {
   // Opening again changes nothing.
   Reopen();
   EXPECT_THAT(History(1), SizeIs(5));
-  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM schema_version"), "2");
+  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM schema_version"), "3");
 }
 
 TEST_F(TrialStoreTest, DeletingATrialDeletesItsMetrics) {
@@ -1256,8 +1335,8 @@ TEST_F(TrialStoreTest, MigrationsAreIdempotentAndTheFileIsWal) {
   }
   store_.reset();
   RawDb raw(path_);
-  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "2");
-  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "2");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "3");
+  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "3");
   EXPECT_EQ(raw.Query("PRAGMA application_id"), std::to_string(0x48505431));
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Query("SELECT count(*) FROM studies"), "3");
