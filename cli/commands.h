@@ -41,6 +41,7 @@ struct QueryOptions {
   std::string trial;
   std::string format = "table";
   int top = 10;
+  std::string filter;  // leaderboard, trials: the trial filter language (tracker/filter.h)
 };
 
 struct SuggestOptions {

@@ -90,9 +90,14 @@ int main(int argc, char** argv) {
   lb_cmd->add_option("study", q.study, "study name (optional when the file holds one study)");
   lb_cmd->add_option("--top", q.top, "rows (0 = all)")->default_val(10);
   lb_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
+  constexpr char kFilterHelp[] =
+      "only trials matching this filter, e.g. \"metrics.accuracy >= 0.9 and (params.optimizer = "
+      "'adam' or params.lr < 0.01) and state = 'SUCCEEDED'\" (docs/queries.md)";
+  lb_cmd->add_option("--filter", q.filter, kFilterHelp);
   CLI::App* trials_cmd = app.add_subcommand("trials", "every trial of a study");
   trials_cmd->add_option("study", q.study, "study name (optional when the file holds one study)");
   trials_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
+  trials_cmd->add_option("--filter", q.filter, kFilterHelp);
   CLI::App* show_cmd = app.add_subcommand("show", "one trial in full: params, metrics, events");
   show_cmd->add_option("trial", q.trial, "trial name")->required();
   show_cmd->add_option("--format", q.format, "table | json")->default_val("table");

@@ -1,4 +1,5 @@
 // hpt leaderboard / trials / show / studies: read-only views of the tracker file.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -136,10 +137,27 @@ int Fail(const absl::Status& s) {
 
 }  // namespace
 
+// `trials` without those that do not match `filter` (all of them when it is empty).
+absl::StatusOr<std::vector<TrialRecord>> Matching(tracker::TrialStore* store, int64_t study_id,
+                                                  const std::string& filter,
+                                                  std::vector<TrialRecord> trials) {
+  if (filter.empty()) return trials;
+  absl::StatusOr<std::vector<TrialRecord>> found = store->FindTrials(filter, study_id, 0);
+  if (!found.ok()) return found.status();
+  std::set<int64_t> ids;
+  for (const TrialRecord& t : *found) ids.insert(t.id);
+  std::erase_if(trials, [&](const TrialRecord& t) { return !ids.contains(t.id); });
+  return trials;
+}
+
 int PrintLeaderboard(tracker::TrialStore* store, const StudyRecord& study, const QueryOptions& q,
                      std::ostream& out) {
-  absl::StatusOr<std::vector<TrialRecord>> best = store->Leaderboard(study.id, q.top);
+  absl::StatusOr<std::vector<TrialRecord>> best =
+      store->Leaderboard(study.id, q.filter.empty() ? q.top : 0);
   if (!best.ok()) return Fail(best.status());
+  best = Matching(store, study.id, q.filter, *std::move(best));
+  if (!best.ok()) return Fail(best.status());
+  if (q.top > 0 && static_cast<int>(best->size()) > q.top) best->resize(q.top);
   if (q.format == "table") {
     out << "leaderboard of " << study.name << " (" << (study.maximize ? "max " : "min ")
         << study.objective_metric << "), top " << best->size() << "\n";
@@ -166,6 +184,8 @@ int Trials(const GlobalOptions& g, const QueryOptions& q) {
   absl::StatusOr<StudyRecord> study = ResolveStudy(store->get(), q.study);
   if (!study.ok()) return Fail(study.status());
   absl::StatusOr<std::vector<TrialRecord>> trials = (*store)->ListTrials(study->id);
+  if (!trials.ok()) return Fail(trials.status());
+  trials = Matching(store->get(), study->id, q.filter, *std::move(trials));
   if (!trials.ok()) return Fail(trials.status());
   absl::Status s =
       PrintTable(TrialTable(store->get(), *study, *trials, false), q.format, std::cout);

@@ -8,11 +8,13 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <variant>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "tracker/filter.h"
 #include "tracker/schema.h"
 
 namespace hpt::tracker {
@@ -679,6 +681,58 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(int64_t study_i
         db, study_id,
         db.Prepare("SELECT " HPT_TRIAL_COLUMNS " FROM trials WHERE study_id = ?1 ORDER BY id",
                    study_id));
+  });
+}
+
+absl::StatusOr<std::vector<TrialRecord>> SqliteStore::FindTrials(const std::string& filter,
+                                                                  int64_t study_id, int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trial limit is ", limit, "; use 0 for all trials or a positive count"));
+  }
+  absl::StatusOr<Filter> parsed = ParseFilter(filter);
+  if (!parsed.ok()) return parsed.status();
+  const SqlFilter where = parsed->ToSql();
+  // The SQL depends only on the filter's shape (its values are bound), so the statement cache
+  // keeps one per shape.
+  std::string sql =
+      "SELECT t.id, t.study_id, t.name, t.state, t.reason, t.message, t.objective, t.seed, "
+      "t.manifest, t.token_hash, t.attempt, t.created_ms, t.started_ms, t.finished_ms "
+      "FROM trials AS t JOIN studies AS s ON s.id = t.study_id "
+      "WHERE (?1 = 0 OR t.study_id = ?1)";
+  if (!parsed->empty()) absl::StrAppend(&sql, " AND (", where.where, ")");
+  absl::StrAppend(&sql, " ORDER BY t.id");
+  if (limit > 0) absl::StrAppend(&sql, " LIMIT ", limit);
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<TrialRecord>> {
+    if (study_id != 0) {
+      if (absl::Status s = StudyExists(db, study_id); !s.ok()) return s;
+    }
+    absl::StatusOr<Stmt> st = db.Prepare(sql.c_str());
+    if (!st.ok()) return st.status();
+    st->BindInt(1, study_id);
+    int index = 2;
+    for (const SqlValue& v : where.args) {
+      if (const int64_t* i = std::get_if<int64_t>(&v)) {
+        st->BindInt(index++, *i);
+      } else if (const double* d = std::get_if<double>(&v)) {
+        st->BindDouble(index++, *d);
+      } else {
+        st->BindText(index++, std::get<std::string>(v));
+      }
+    }
+    std::vector<TrialRecord> out;
+    while (true) {
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      absl::StatusOr<TrialRecord> t = ReadTrial(*st);
+      if (!t.ok()) return t.status();
+      out.push_back(*std::move(t));
+    }
+    for (TrialRecord& t : out) {
+      if (absl::Status s = LoadParams(db, t); !s.ok()) return s;
+    }
+    return out;
   });
 }
 

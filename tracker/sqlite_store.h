@@ -61,6 +61,8 @@ class SqliteStore final : public TrialStore {
   absl::StatusOr<TrialRecord> GetTrial(int64_t trial_id) override;
   absl::StatusOr<TrialRecord> FindTrial(const std::string& name) override;
   absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t study_id) override;
+  absl::StatusOr<std::vector<TrialRecord>> FindTrials(const std::string& filter, int64_t study_id,
+                                                      int limit) override;
   absl::Status SetTrialState(int64_t trial_id, TrialState state, const std::string& reason,
                              const std::string& message, std::optional<double> objective) override;
   absl::Status SetTrialTokenHash(int64_t trial_id, const std::string& token_hash) override;

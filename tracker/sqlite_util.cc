@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "tracker/filter.h"
 
 namespace hpt::tracker::sqlite {
 
@@ -138,6 +139,8 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path, Mode mode,
   std::unique_ptr<Db> db(new Db(handle, path));
   sqlite3_extended_result_codes(handle, 1);
   sqlite3_busy_timeout(handle, busy_timeout_ms);
+  // hpt_num() of the trial filters (filter.h), on every connection that may run one.
+  if (absl::Status s = RegisterFilterFunctions(handle); !s.ok()) return s;
   if (mode == Mode::kQueryOnly) {
     if (absl::Status s = db->Exec("PRAGMA query_only = ON"); !s.ok()) return s;
   }

@@ -215,6 +215,13 @@ class TrialStore {
   virtual absl::StatusOr<TrialRecord> FindTrial(const std::string& name) = 0;
   // Trials of a study in creation order. NotFound for an unknown study.
   virtual absl::StatusOr<std::vector<TrialRecord>> ListTrials(int64_t study_id) = 0;
+  // Trials of every study (or of study `study_id` when it is not 0) that match `filter`, the
+  // trial filter language of tracker/filter.h (empty: every trial), in creation order, at most
+  // `limit` (0: all). Answered by SQLite from the metric summaries. InvalidArgument: a filter that
+  // does not parse (the message points at its column) or a negative limit; NotFound: an unknown
+  // study.
+  virtual absl::StatusOr<std::vector<TrialRecord>> FindTrials(const std::string& filter,
+                                                              int64_t study_id, int limit) = 0;
   // Moves a trial to `state` (Running sets started_ms; terminal states set finished_ms and
   // `objective` when given). FailedPrecondition when the trial is already terminal.
   // Details: Pending -> Running, Running -> Pending (a requeue), Pending/Running -> terminal and

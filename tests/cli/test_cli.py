@@ -170,6 +170,23 @@ class Quickstart(unittest.TestCase):
             self.assertEqual(row["state"], "SUCCEEDED")
             self.assertIn("accuracy", row)
 
+    def test_filters_pick_the_same_trials_as_the_rows_say(self):
+        rows = json.loads(hpt("--db", self.db, "leaderboard", "--format", "json", "--top",
+                              "0").stdout)
+        f = "params.optimizer = 'adam' or (metrics.accuracy > 0.8 and params.hidden >= 16)"
+        want = [r["trial"] for r in rows
+                if r["optimizer"] == "adam" or (r["accuracy"] > 0.8 and float(r["hidden"]) >= 16)]
+        r = hpt("--db", self.db, "leaderboard", "--format", "json", "--top", "0", "--filter", f)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([row["trial"] for row in json.loads(r.stdout)], want)
+        self.assertTrue(0 < len(want) < len(rows), want)
+        r = hpt("--db", self.db, "trials", "--format", "csv", "--filter", "not (" + f + ")")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(list(csv.DictReader(io.StringIO(r.stdout)))), len(rows) - len(want))
+        bad = hpt("--db", self.db, "leaderboard", "--filter", "metrics.loss >< 2")
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("filter column 15: expected a value after '>', got '<'", bad.stderr)
+
     def test_metrics_came_over_grpc_per_epoch(self):
         r = hpt("--db", self.db, "trials", "--format", "csv")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -730,6 +730,55 @@ TEST_F(TrialStoreTest, RestoredTimesAndEventsAtAGivenTime) {
   EXPECT_EQ(store_->AddEventAt(study, t, "X", "", 0).code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Filters run on the store's own tables: the summaries the writer keeps, params, states.
+TEST_F(TrialStoreTest, FindTrialsByFilterAcrossStudies) {
+  Reopen();
+  const int64_t a = MakeStudy("a");
+  const int64_t b = MakeStudy("b", /*maximize=*/true);
+  auto trial = [&](int64_t study, const std::string& name, const std::string& optimizer,
+                   std::vector<double> losses) {
+    absl::StatusOr<TrialRecord> t = store_->CreateTrial(
+        {.study_id = study, .name = name, .params = {{"optimizer", optimizer}, {"lr", "0.01"}}});
+    EXPECT_TRUE(t.ok()) << t.status();
+    std::vector<MetricPoint> points;
+    for (double v : losses) points.push_back({.name = "loss", .value = v});
+    EXPECT_TRUE(store_->AppendMetrics(t->id, 0, points).ok());
+    return t->id;
+  };
+  trial(a, "a-1", "adam", {0.9, 0.2, 0.5});  // study a minimizes loss: best 0.2
+  const int64_t a2 = trial(a, "a-2", "sgd", {0.4});
+  trial(b, "b-1", "adam", {0.1, 0.3});  // study b maximizes: best 0.3
+  ASSERT_OK(store_->SetTrialState(a2, TrialState::kRunning, "", ""));
+  ASSERT_OK(store_->SetTrialState(a2, TrialState::kSucceeded, "", ""));
+  auto names = [&](const std::string& filter, int64_t study = 0, int limit = 0) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<TrialRecord>> found = store_->FindTrials(filter, study, limit);
+    EXPECT_TRUE(found.ok()) << found.status();
+    if (found.ok()) {
+      for (const TrialRecord& t : *found) out.push_back(t.name);
+    }
+    return out;
+  };
+  EXPECT_THAT(names(""), ElementsAre("a-1", "a-2", "b-1"));
+  EXPECT_THAT(names("metrics.loss <= 0.3"), ElementsAre("a-1", "b-1"));
+  EXPECT_THAT(names("last(metrics.loss) > 0.45"), ElementsAre("a-1"));
+  EXPECT_THAT(names("params.optimizer = 'adam' and params.lr < 0.1"), ElementsAre("a-1", "b-1"));
+  EXPECT_THAT(names("state = 'succeeded' or study = 'b'"), ElementsAre("a-2", "b-1"));
+  EXPECT_THAT(names("count(metrics.loss) >= 2", a), ElementsAre("a-1"));
+  EXPECT_THAT(names("", 0, 2), ElementsAre("a-1", "a-2"));
+  // The trial's params come with it.
+  absl::StatusOr<std::vector<TrialRecord>> one = store_->FindTrials("trial = 'b-1'", 0, 0);
+  ASSERT_OK(one.status());
+  ASSERT_THAT(*one, SizeIs(1));
+  EXPECT_EQ(one->front().params[0], (std::pair<std::string, std::string>("optimizer", "adam")));
+
+  absl::StatusOr<std::vector<TrialRecord>> bad = store_->FindTrials("metrics.loss >= ", 0, 0);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Msg(bad.status()), HasSubstr("column 17"));
+  EXPECT_EQ(store_->FindTrials("", 999, 0).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->FindTrials("", 0, -1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrialStoreTest, DeleteMetrics) {
   Reopen();
   const int64_t study = MakeStudy("s");
