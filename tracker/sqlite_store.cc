@@ -8,7 +8,6 @@
 #include <limits>
 #include <map>
 #include <set>
-#include <variant>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
@@ -590,16 +589,19 @@ absl::Status SqliteStore::DeleteStudy(int64_t study_id) {
     return RunSql(db, "DELETE FROM studies WHERE id = ?1", study_id);
   });
   if (!deleted.ok()) return deleted;
-  // A deleted trial's id may be given to a new trial: forget what was cached under it.
   const absl::flat_hash_set<int64_t> gone(trial_ids.begin(), trial_ids.end());
+  ForgetNextSteps([&](int64_t id) { return gone.contains(id); });
+  return absl::OkStatus();
+}
+
+void SqliteStore::ForgetNextSteps(absl::FunctionRef<bool(int64_t)> gone) {
   for (auto it = next_steps_.begin(); it != next_steps_.end();) {
-    if (gone.contains(it->first.first)) {
+    if (gone(it->first.first)) {
       next_steps_.erase(it++);
     } else {
       ++it;
     }
   }
-  return absl::OkStatus();
 }
 
 // ---- trials ----
@@ -695,13 +697,11 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::FindTrials(const std::stri
   const SqlFilter where = parsed->ToSql();
   // The SQL depends only on the filter's shape (its values are bound), so the statement cache
   // keeps one per shape.
-  std::string sql =
-      "SELECT t.id, t.study_id, t.name, t.state, t.reason, t.message, t.objective, t.seed, "
-      "t.manifest, t.token_hash, t.attempt, t.created_ms, t.started_ms, t.finished_ms "
-      "FROM trials AS t JOIN studies AS s ON s.id = t.study_id "
-      "WHERE (?1 = 0 OR t.study_id = ?1)";
+  std::string sql = "SELECT " HPT_TRIAL_COLUMNS
+                    " FROM trials WHERE id IN (SELECT t.id FROM trials AS t "
+                    "JOIN studies AS s ON s.id = t.study_id WHERE (?1 = 0 OR t.study_id = ?1)";
   if (!parsed->empty()) absl::StrAppend(&sql, " AND (", where.where, ")");
-  absl::StrAppend(&sql, " ORDER BY t.id");
+  absl::StrAppend(&sql, ") ORDER BY id");
   if (limit > 0) absl::StrAppend(&sql, " LIMIT ", limit);
   return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<TrialRecord>> {
     if (study_id != 0) {
@@ -710,16 +710,7 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::FindTrials(const std::stri
     absl::StatusOr<Stmt> st = db.Prepare(sql.c_str());
     if (!st.ok()) return st.status();
     st->BindInt(1, study_id);
-    int index = 2;
-    for (const SqlValue& v : where.args) {
-      if (const int64_t* i = std::get_if<int64_t>(&v)) {
-        st->BindInt(index++, *i);
-      } else if (const double* d = std::get_if<double>(&v)) {
-        st->BindDouble(index++, *d);
-      } else {
-        st->BindText(index++, std::get<std::string>(v));
-      }
-    }
+    if (absl::Status s = BindSqlValues(st->handle(), 2, where.args); !s.ok()) return s;
     std::vector<TrialRecord> out;
     while (true) {
       absl::StatusOr<bool> row = st->Step();
@@ -1298,13 +1289,7 @@ absl::Status SqliteStore::DeleteMetrics(int64_t trial_id) {
     return RunSql(db, "DELETE FROM report_seqs WHERE trial_id = ?1", trial_id);
   });
   if (!deleted.ok()) return deleted;
-  for (auto it = next_steps_.begin(); it != next_steps_.end();) {
-    if (it->first.first == trial_id) {
-      next_steps_.erase(it++);
-    } else {
-      ++it;
-    }
-  }
+  ForgetNextSteps([&](int64_t id) { return id == trial_id; });
   return absl::OkStatus();
 }
 

@@ -173,6 +173,10 @@ class SqliteStore final : public TrialStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   // max(step) + 1 of a metric of a trial (0 for none), read from the table inside the open
   // transaction.
+  // Drops the cached next steps of the trials `gone(trial_id)` says (their points were deleted,
+  // and SQLite may give a deleted trial's id to a new one).
+  void ForgetNextSteps(absl::FunctionRef<bool(int64_t)> gone)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
   absl::StatusOr<int64_t> NextStepFromTable(const StepKey& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 

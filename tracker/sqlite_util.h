@@ -57,6 +57,8 @@ class Stmt {
   Stmt& BindDouble(int index, double value);
   Stmt& BindText(int index, absl::string_view value);
   Stmt& BindNull(int index);
+  // The SQLite statement, for binders that take one (e.g. BindSqlValues of filter.h).
+  sqlite3_stmt* handle() const { return stmt_; }
   // Binds `args` to parameters 1, 2, ... in order: integers with BindInt, floating-point values
   // with BindDouble, strings with BindText. bool and 64-bit unsigned values are refused at
   // compile time; convert them explicitly.

@@ -289,6 +289,9 @@ class K8sRunner::Impl {
   absl::Status Cancel(const std::string& trial_name);
   absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name);
   absl::Status Purge(const std::string& study_name);
+  // Where the study's Jobs may be: adopt_namespaces (else the default namespace) and the
+  // namespaces of its trials this runner knows.
+  std::vector<std::string> StudyNamespaces(const std::string& study_name);
 
  private:
   enum class Stage { kActive, kFinishing, kDone };
@@ -947,9 +950,22 @@ absl::Status K8sRunner::Impl::Cancel(const std::string& trial_name) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<RunStatus>> K8sRunner::Impl::Adopt(const std::string& study_name) {
+std::vector<std::string> K8sRunner::Impl::StudyNamespaces(const std::string& study_name) {
   std::vector<std::string> namespaces = options_.adopt_namespaces;
   if (namespaces.empty()) namespaces.push_back(options_.default_namespace);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, t] : trials_) {
+      if (t->study == study_name) namespaces.push_back(t->ns);
+    }
+  }
+  std::sort(namespaces.begin(), namespaces.end());
+  namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
+  return namespaces;
+}
+
+absl::StatusOr<std::vector<RunStatus>> K8sRunner::Impl::Adopt(const std::string& study_name) {
+  const std::vector<std::string> namespaces = StudyNamespaces(study_name);
   const std::string selector = absl::StrCat(kStudyLabel, "=", LabelValue(study_name));
   std::vector<std::string> names;
   for (const std::string& ns : namespaces) {
@@ -1000,16 +1016,7 @@ absl::StatusOr<std::vector<RunStatus>> K8sRunner::Impl::Adopt(const std::string&
 }
 
 absl::Status K8sRunner::Impl::Purge(const std::string& study_name) {
-  std::vector<std::string> namespaces = options_.adopt_namespaces;
-  if (namespaces.empty()) namespaces.push_back(options_.default_namespace);
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [name, t] : trials_) {
-      if (t->study == study_name) namespaces.push_back(t->ns);
-    }
-  }
-  std::sort(namespaces.begin(), namespaces.end());
-  namespaces.erase(std::unique(namespaces.begin(), namespaces.end()), namespaces.end());
+  const std::vector<std::string> namespaces = StudyNamespaces(study_name);
   const std::string selector = absl::StrCat(kStudyLabel, "=", LabelValue(study_name));
   for (const std::string& ns : namespaces) {
     for (const ResourceType* type : {&kJobs, &kSecrets}) {
