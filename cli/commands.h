@@ -42,6 +42,17 @@ struct QueryOptions {
   std::string format = "table";
   int top = 10;
   std::string filter;  // leaderboard, trials: the trial filter language (tracker/filter.h)
+  // leaderboard across studies (cli/leaderboard.cc), grouped by (project, experiment).
+  bool all_studies = false;               // --all
+  std::optional<std::string> project;     // --project
+  std::optional<std::string> experiment;  // --experiment
+  std::string metric;                     // --metric: rank by this metric, not the objective
+  std::string strategy;                   // --strategy: min | max | latest | best-at-step
+  std::optional<int64_t> step;            // --step: best-at-step's last step
+  std::string order;                      // --order: desc | asc (largest or smallest first)
+  std::vector<std::string> params;        // --params: parameter columns (default: all)
+  std::vector<std::string> metrics;       // --metrics: metric columns (default: all)
+  std::vector<std::string> group_by;      // --group-by params.X,...: mean/std/count per value
 };
 
 struct SuggestOptions {
@@ -95,7 +106,13 @@ int DeleteStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOpt
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::vector<std::string>& files);
 int Render(const std::string& study, int trials);
+// One study's leaderboard (PrintLeaderboard), or, when any option of the cross-study leaderboard
+// is given or the file holds several studies and none is named, RankedLeaderboard.
 int Leaderboard(const GlobalOptions& g, const QueryOptions& q);
+// Trials of every study in scope ranked by the objective or a metric's strategy, top `q.top` per
+// (project, experiment), or (--group-by) groups of trials by parameter values with their
+// count, mean, std, min and max, ranked by the mean (cli/leaderboard.cc).
+int RankedLeaderboard(tracker::TrialStore* store, const QueryOptions& q, std::ostream& out);
 int Trials(const GlobalOptions& g, const QueryOptions& q);
 int Show(const GlobalOptions& g, const QueryOptions& q);
 int Studies(const GlobalOptions& g, const QueryOptions& q);

@@ -21,6 +21,7 @@
 #include "cli/sparkline.h"
 #include "cli/study_export.h"
 #include "cli/table.h"
+#include "cli/tracker_file.h"
 #include "nlohmann/json.hpp"
 #include "suggest/search_space.h"
 
@@ -31,19 +32,6 @@ using tracker::MetricSummary;
 using tracker::StudyRecord;
 using tracker::TrialRecord;
 
-int Fail(const absl::Status& s) {
-  std::cerr << "hpt: " << s.message() << "\n";
-  return 1;
-}
-
-absl::StatusOr<std::unique_ptr<tracker::TrialStore>> OpenExisting(const std::string& db) {
-  if (!std::filesystem::exists(db)) {
-    return absl::NotFoundError(
-        absl::StrCat("no tracker file ", db, " (run a study first, or pass --db PATH / HPT_DB)"));
-  }
-  return tracker::TrialStore::Open({}, db);
-}
-
 // The trial named `name`; NotFound says which file was searched.
 absl::StatusOr<TrialRecord> FindTrialIn(tracker::TrialStore* store, const std::string& db,
                                         const std::string& name) {
@@ -53,26 +41,6 @@ absl::StatusOr<TrialRecord> FindTrialIn(tracker::TrialStore* store, const std::s
                                             " (`hpt trials STUDY` lists a study's trials)"));
   }
   return t;
-}
-
-// The study named `name`, or the only study when `name` is empty.
-absl::StatusOr<StudyRecord> ResolveStudy(tracker::TrialStore* store, const std::string& name) {
-  absl::StatusOr<std::vector<StudyRecord>> all = store->ListStudies();
-  if (!all.ok()) return all.status();
-  std::vector<std::string> names;
-  for (const StudyRecord& r : *all) {
-    if (!name.empty() && r.name == name) return r;
-    names.push_back(r.name);
-  }
-  const std::string listed = names.empty() ? "(none)" : absl::StrJoin(names, ", ");
-  if (!name.empty())
-    return absl::NotFoundError(absl::StrCat("no study \"", name, "\"; studies: ", listed));
-  if (all->empty()) return absl::NotFoundError("the tracker file holds no study yet");
-  if (all->size() > 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the tracker file holds ", all->size(), " studies; name one: ", listed));
-  }
-  return all->front();
 }
 
 std::string Short(double v) {

@@ -3,7 +3,8 @@
 //   hpt run study.yaml                 run a study on this machine (local processes, ./hpt.db)
 //   hpt validate FILE...               check study files (and worker-template ConfigMaps)
 //   hpt render study.yaml --trials 3   print the first trials' manifests as a YAML stream
-//   hpt leaderboard [STUDY]            best trials by the objective
+//   hpt leaderboard [STUDY]            best trials by the objective (--all / --project P:
+//                                      across studies; --metric, --group-by params.x)
 //   hpt trials [STUDY]                 every trial of a study
 //   hpt show TRIAL                     one trial in full
 //   hpt compare T1 T2 ...              trials side by side; hpt history TRIAL: its metric points
@@ -86,14 +87,33 @@ int main(int argc, char** argv) {
 
   // leaderboard / trials / show
   hpt::cli::QueryOptions q;
-  CLI::App* lb_cmd = app.add_subcommand("leaderboard", "best trials of a study by its objective");
-  lb_cmd->add_option("study", q.study, "study name (optional when the file holds one study)");
+  CLI::App* lb_cmd = app.add_subcommand(
+      "leaderboard", "best trials of a study, or of many studies per project/experiment");
+  lb_cmd->add_option("study", q.study,
+                     "study name (optional: without it, the only study, or every study)");
   lb_cmd->add_option("--top", q.top, "rows (0 = all)")->default_val(10);
   lb_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
   constexpr char kFilterHelp[] =
       "only trials matching this filter, e.g. \"metrics.accuracy >= 0.9 and (params.optimizer = "
       "'adam' or params.lr < 0.01) and state = 'SUCCEEDED'\" (docs/queries.md)";
   lb_cmd->add_option("--filter", q.filter, kFilterHelp);
+  lb_cmd->add_flag("--all", q.all_studies,
+                   "every study, top rows per project/experiment (the default when the file "
+                   "holds several studies and none is named)");
+  lb_cmd->add_option("--project", q.project, "only studies of this project (annotation)");
+  lb_cmd->add_option("--experiment", q.experiment, "only studies of this experiment (annotation)");
+  lb_cmd->add_option("--metric", q.metric, "rank by this metric instead of the objective");
+  lb_cmd->add_option("--strategy", q.strategy,
+                     "the metric's value: min | max | latest | best-at-step (best up to --step)");
+  lb_cmd->add_option("--step", q.step, "best-at-step: the last step counted");
+  lb_cmd->add_option("--order", q.order, "desc (largest first) | asc (smallest first)");
+  lb_cmd->add_option("--params", q.params, "parameter columns (default: all)")->delimiter(',');
+  lb_cmd->add_option("--metrics", q.metrics, "metric columns (default: all)")->delimiter(',');
+  lb_cmd
+      ->add_option("--group-by", q.group_by,
+                   "params.NAME[,params.NAME2]: count, mean, std, min, max per value, "
+                   "ranked by the mean")
+      ->delimiter(',');
   CLI::App* trials_cmd = app.add_subcommand("trials", "every trial of a study");
   trials_cmd->add_option("study", q.study, "study name (optional when the file holds one study)");
   trials_cmd->add_option("--format", q.format, "table | json | csv")->default_val("table");
@@ -163,8 +183,9 @@ int main(int argc, char** argv) {
                     "unix:hptd.sock beside --db)");
     cmd->add_option("--token-file", remote.token_file,
                     "admin token for a TCP server (default $HPT_ADMIN_TOKEN_FILE)");
-    cmd->add_flag("--tls", remote.tls, "TLS to a TCP server, verified by the system's CAs "
-                                       "(default on when $HPT_TLS is 1)");
+    cmd->add_flag("--tls", remote.tls,
+                  "TLS to a TCP server, verified by the system's CAs "
+                  "(default on when $HPT_TLS is 1)");
     cmd->add_option("--tls-ca", remote.tls_ca,
                     "PEM CA that signed hptd's certificate (implies --tls; default $HPT_TLS_CA)");
     cmd->add_option("--tls-cert", remote.tls_cert,

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "cli/commands.h"
 #include "cli/table.h"
+#include "cli/tracker_file.h"
 #include "engine/controller.h"
 #include "engine/spec/study_spec.h"
 #include "nlohmann/json.hpp"
@@ -23,43 +24,6 @@ namespace {
 using tracker::StudyRecord;
 using tracker::TrialRecord;
 
-absl::StatusOr<std::unique_ptr<tracker::TrialStore>> OpenExisting(const std::string& db) {
-  if (!std::filesystem::exists(db)) {
-    return absl::NotFoundError(
-        absl::StrCat("no tracker file ", db, " (run a study first, or pass --db PATH / HPT_DB)"));
-  }
-  return tracker::TrialStore::Open({}, db);
-}
-
-// The study named `name`, or the only study when `name` is empty.
-absl::StatusOr<StudyRecord> ResolveStudy(tracker::TrialStore* store, const std::string& name) {
-  if (!name.empty()) {
-    absl::StatusOr<StudyRecord> s = store->FindStudy(name);
-    if (absl::IsNotFound(s.status())) {
-      absl::StatusOr<std::vector<StudyRecord>> all = store->ListStudies();
-      std::vector<std::string> names;
-      if (all.ok()) {
-        for (const StudyRecord& r : *all) names.push_back(r.name);
-      }
-      return absl::NotFoundError(
-          absl::StrCat("no study \"", name,
-                       "\"; studies: ", names.empty() ? "(none)" : absl::StrJoin(names, ", ")));
-    }
-    return s;
-  }
-  absl::StatusOr<std::vector<StudyRecord>> all = store->ListStudies();
-  if (!all.ok()) return all.status();
-  if (all->empty()) return absl::NotFoundError("the tracker file holds no study yet");
-  if (all->size() > 1) {
-    std::vector<std::string> names;
-    for (const StudyRecord& r : *all) names.push_back(r.name);
-    return absl::InvalidArgumentError(
-        absl::StrCat("the tracker file holds ", all->size(),
-                     " studies; name one: ", absl::StrJoin(names, ", ")));
-  }
-  return all->front();
-}
-
 std::string FormatTime(int64_t ms) {
   if (ms == 0) return "";
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms), absl::LocalTimeZone());
@@ -68,13 +32,6 @@ std::string FormatTime(int64_t ms) {
 std::string Duration(const TrialRecord& t) {
   if (t.started_ms == 0 || t.finished_ms == 0) return "";
   return absl::StrCat(suggest::FormatDouble((t.finished_ms - t.started_ms) / 100 / 10.0), "s");
-}
-
-// The study's spec (for metric strategies), when its stored text still parses.
-std::optional<engine::StudySpec> SpecOf(const StudyRecord& s) {
-  absl::StatusOr<engine::StudySpec> spec = engine::LoadStudyText(s.spec_yaml, s.spec_path, nullptr);
-  if (!spec.ok()) return std::nullopt;
-  return *spec;
 }
 
 // Columns: rank?, trial, state, objective, params..., other metrics..., duration.
@@ -130,11 +87,6 @@ Table TrialTable(tracker::TrialStore* store, const StudyRecord& study,
   return t;
 }
 
-int Fail(const absl::Status& s) {
-  std::cerr << "hpt: " << s.message() << "\n";
-  return 1;
-}
-
 }  // namespace
 
 // `trials` without those that do not match `filter` (all of them when it is empty).
@@ -168,14 +120,6 @@ int PrintLeaderboard(tracker::TrialStore* store, const StudyRecord& study, const
   }
   absl::Status s = PrintTable(TrialTable(store, study, *best, true), q.format, out);
   return s.ok() ? 0 : Fail(s);
-}
-
-int Leaderboard(const GlobalOptions& g, const QueryOptions& q) {
-  auto store = OpenExisting(g.db);
-  if (!store.ok()) return Fail(store.status());
-  absl::StatusOr<StudyRecord> study = ResolveStudy(store->get(), q.study);
-  if (!study.ok()) return Fail(study.status());
-  return PrintLeaderboard(store->get(), *study, q, std::cout);
 }
 
 int Trials(const GlobalOptions& g, const QueryOptions& q) {

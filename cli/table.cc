@@ -67,13 +67,16 @@ absl::Status PrintTable(const Table& t, const std::string& format, std::ostream&
     return absl::InvalidArgumentError("unknown --format \"" + format +
                                       "\"; allowed: table, json, csv");
   }
-  // Numbers (metrics and parameter values) are shown with 6 significant digits here; json and
-  // csv keep every digit.
+  // Numbers with a fraction or an exponent (metrics, parameter values) are shown with 6
+  // significant digits here; integers (counts, steps, seeds) as they are. json and csv keep every
+  // digit.
   Table shown = t;
   for (auto& r : shown.rows) {
     for (size_t c = 0; c < r.size(); ++c) {
+      const bool integer =
+          !r[c].empty() && r[c].find_first_not_of("+-0123456789") == std::string::npos;
       absl::StatusOr<double> v = suggest::Numeric(r[c]);
-      if (v.ok() && r[c].size() > 8) {
+      if (v.ok() && !integer && r[c].size() > 8) {
         char buf[32];
         std::snprintf(buf, sizeof(buf), "%.6g", *v);
         r[c] = buf;

@@ -687,7 +687,7 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::ListTrials(int64_t study_i
 }
 
 absl::StatusOr<std::vector<TrialRecord>> SqliteStore::FindTrials(const std::string& filter,
-                                                                  int64_t study_id, int limit) {
+                                                                 int64_t study_id, int limit) {
   if (limit < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("trial limit is ", limit, "; use 0 for all trials or a positive count"));
@@ -1029,18 +1029,17 @@ void SqliteStore::WriteGroup(const Group& group) {
 }
 
 absl::Status SqliteStore::CheckTrial(const PendingAppend& batch) {
-  absl::StatusOr<Stmt> st =
-      writer_db_->Prepare("SELECT name, state, token_hash FROM trials WHERE id = ?1",
-                          batch.trial_id);
+  absl::StatusOr<Stmt> st = writer_db_->Prepare(
+      "SELECT name, state, token_hash FROM trials WHERE id = ?1", batch.trial_id);
   if (!st.ok()) return st.status();
   absl::StatusOr<bool> row = st->Step();
   if (!row.ok()) return row.status();
   if (!*row) return absl::NotFoundError(absl::StrCat("no trial with id ", batch.trial_id));
   if (!batch.options.expect_token_hash.empty() &&
       st->ColumnText(2) != batch.options.expect_token_hash) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "trial \"", st->ColumnText(0), "\" (id ", batch.trial_id,
-        ") no longer has the token this report was checked against"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("trial \"", st->ColumnText(0), "\" (id ", batch.trial_id,
+                     ") no longer has the token this report was checked against"));
   }
   if (!batch.options.require_open) return absl::OkStatus();
   const std::string state = st->ColumnText(1);
@@ -1321,6 +1320,159 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::Leaderboard(int64_t study_
   });
 }
 
+// The ranked value of RankTrials' strategies (trial `t`; ?5 is the metric's name id, ?6 the step).
+const char* RankValueSql(RankStrategy strategy, bool descending) {
+  switch (strategy) {
+    case RankStrategy::kObjective:
+      return "t.objective";
+    case RankStrategy::kMin:
+      return "(SELECT rs.min_value FROM metric_summaries AS rs "
+             "WHERE rs.trial_id = t.id AND rs.name_id = ?5)";
+    case RankStrategy::kMax:
+      return "(SELECT rs.max_value FROM metric_summaries AS rs "
+             "WHERE rs.trial_id = t.id AND rs.name_id = ?5)";
+    case RankStrategy::kLatest:
+      return "(SELECT rs.last_value FROM metric_summaries AS rs "
+             "WHERE rs.trial_id = t.id AND rs.name_id = ?5)";
+    case RankStrategy::kBestAtStep:
+      return descending ? "(SELECT MAX(rp.value) FROM metrics AS rp "
+                          "WHERE rp.trial_id = t.id AND rp.name_id = ?5 AND rp.step <= ?6)"
+                        : "(SELECT MIN(rp.value) FROM metrics AS rp "
+                          "WHERE rp.trial_id = t.id AND rp.name_id = ?5 AND rp.step <= ?6)";
+  }
+  return "NULL";
+}
+
+absl::StatusOr<std::vector<RankedTrial>> SqliteStore::RankTrials(const RankQuery& q) {
+  if (q.limit_per_group < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("leaderboard limit is ", q.limit_per_group,
+                                                   "; use 0 for all trials or a positive count"));
+  }
+  if (q.step < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("step is ", q.step, "; steps are >= 0"));
+  }
+  const bool by_objective = q.strategy == RankStrategy::kObjective;
+  if (!by_objective && q.metric.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("the ", RankStrategyName(q.strategy),
+                                                   " strategy ranks by a metric; name one"));
+  }
+  if (q.strategy == RankStrategy::kBestAtStep && !q.descending.has_value()) {
+    return absl::InvalidArgumentError(
+        "the best-at-step strategy needs an order (largest or smallest first)");
+  }
+  absl::StatusOr<Filter> parsed = ParseFilter(q.filter);
+  if (!parsed.ok()) return parsed.status();
+  const SqlFilter where = parsed->ToSql();
+  // ?1 study, ?2 project, ?3 experiment, ?4 limit, ?5 metric name id, ?6 step; the filter's own
+  // placeholders follow. All six appear before the filter's first `?`, which SQLite therefore
+  // numbers 7 (a bare `?` takes the largest number used so far plus one).
+  // Groups are numbered (g.gid) so that the ranking sorts integers, not project and experiment
+  // texts (half the time of the query over 10,000 trials).
+  std::string ranked = absl::StrCat(
+      "WITH g AS (SELECT id AS sid, DENSE_RANK() OVER (ORDER BY project, experiment) AS gid "
+      "FROM studies), v AS (SELECT t.id AS tid, g.gid AS gid, s.name AS sname, s.project AS p, "
+      "s.experiment AS e, s.maximize AS smax, s.objective_metric AS smetric, ",
+      RankValueSql(q.strategy, q.descending.value_or(false)),
+      " AS val FROM trials AS t JOIN studies AS s ON s.id = t.study_id JOIN g ON g.sid = s.id "
+      "WHERE (?1 = 0 OR t.study_id = ?1) AND (?2 IS NULL OR s.project = ?2) "
+      "AND (?3 IS NULL OR s.experiment = ?3) AND ?4 >= 0 AND ?5 IS NOT NULL AND ?6 >= 0");
+  if (!parsed->empty()) absl::StrAppend(&ranked, " AND (", where.where, ")");
+  absl::StrAppend(&ranked, ")");
+  std::string order;
+  if (q.descending.has_value()) {
+    order = *q.descending ? "val DESC" : "val ASC";
+  } else {
+    order = "CASE WHEN smax = 1 THEN -val ELSE val END";
+  }
+  const std::string sql = absl::StrCat(
+      ranked, ", r AS (SELECT tid, gid, val, ROW_NUMBER() OVER (PARTITION BY gid ORDER BY ", order,
+      ", tid) AS rk FROM v WHERE val IS NOT NULL) SELECT " HPT_TRIAL_COLUMNS
+      ", rk, val, (SELECT name FROM studies WHERE id = trials.study_id), "
+      "(SELECT project FROM studies WHERE id = trials.study_id), "
+      "(SELECT experiment FROM studies WHERE id = trials.study_id) "
+      "FROM r JOIN trials ON trials.id = r.tid WHERE ?4 = 0 OR rk <= ?4 ORDER BY gid, rk");
+  // Groups whose studies rank different things by "objective".
+  const std::string mixed = absl::StrCat(
+      ranked,
+      " SELECT p, e, GROUP_CONCAT(DISTINCT sname || ' (' || CASE WHEN smax = 1 THEN 'max ' ELSE "
+      "'min ' END || smetric || ')') FROM v WHERE val IS NOT NULL GROUP BY p, e "
+      "HAVING COUNT(DISTINCT smax) > 1 OR COUNT(DISTINCT smetric) > 1 ORDER BY p, e");
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<RankedTrial>> {
+    if (q.study_id != 0) {
+      if (absl::Status s = StudyExists(db, q.study_id); !s.ok()) return s;
+    }
+    int64_t name_id = 0;
+    if (!by_objective) {
+      absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM metric_names WHERE name = ?1", q.metric);
+      if (!st.ok()) return st.status();
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return std::vector<RankedTrial>{};  // never reported by any trial
+      name_id = st->ColumnInt(0);
+    }
+    auto bind = [&](Stmt& st) -> absl::Status {
+      st.BindInt(1, q.study_id);
+      q.project ? st.BindText(2, *q.project) : st.BindNull(2);
+      q.experiment ? st.BindText(3, *q.experiment) : st.BindNull(3);
+      st.BindInt(4, q.limit_per_group);
+      st.BindInt(5, name_id);
+      st.BindInt(6, q.step);
+      return BindSqlValues(st.handle(), 7, where.args);
+    };
+    // The studies in scope are read first: only when some group mixes objectives need the
+    // trials (the filter) say whether the mix survives.
+    bool maybe_mixed = false;
+    if (by_objective && !q.descending.has_value()) {
+      absl::StatusOr<Stmt> st = db.Prepare(
+          "SELECT 1 FROM studies AS s WHERE (?1 = 0 OR s.id = ?1) AND (?2 IS NULL OR "
+          "s.project = ?2) AND (?3 IS NULL OR s.experiment = ?3) GROUP BY s.project, "
+          "s.experiment HAVING COUNT(DISTINCT s.maximize) > 1 OR "
+          "COUNT(DISTINCT s.objective_metric) > 1 LIMIT 1");
+      if (!st.ok()) return st.status();
+      st->BindInt(1, q.study_id);
+      q.project ? st->BindText(2, *q.project) : st->BindNull(2);
+      q.experiment ? st->BindText(3, *q.experiment) : st->BindNull(3);
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      maybe_mixed = *row;
+    }
+    if (maybe_mixed) {
+      absl::StatusOr<Stmt> st = db.Prepare(mixed.c_str());
+      if (!st.ok()) return st.status();
+      if (absl::Status s = bind(*st); !s.ok()) return s;
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (*row) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the studies of project \"", st->ColumnText(0), "\", experiment \"",
+                         st->ColumnText(1), "\" rank different objectives: ", st->ColumnText(2),
+                         "; rank by one metric and order instead, or narrow the studies"));
+      }
+    }
+    absl::StatusOr<Stmt> st = db.Prepare(sql.c_str());
+    if (!st.ok()) return st.status();
+    if (absl::Status s = bind(*st); !s.ok()) return s;
+    std::vector<RankedTrial> out;
+    while (true) {
+      absl::StatusOr<bool> row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      absl::StatusOr<TrialRecord> t = ReadTrial(*st);
+      if (!t.ok()) return t.status();
+      out.push_back({.trial = *std::move(t),
+                     .study = st->ColumnText(16),
+                     .project = st->ColumnText(17),
+                     .experiment = st->ColumnText(18),
+                     .value = st->ColumnDouble(15),
+                     .rank = static_cast<int>(st->ColumnInt(14))});
+    }
+    for (RankedTrial& r : out) {
+      if (absl::Status s = LoadParams(db, r.trial); !s.ok()) return s;
+    }
+    return out;
+  });
+}
+
 // ---- events ----
 
 absl::Status SqliteStore::AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
@@ -1331,8 +1483,8 @@ absl::Status SqliteStore::AddEvent(int64_t study_id, int64_t trial_id, const std
 absl::Status SqliteStore::RestoreStudyTimes(int64_t study_id, int64_t created_ms,
                                             int64_t finished_ms) {
   if (created_ms < 0 || finished_ms < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("study times must be >= 0 (unix ms), got ",
-                                                   created_ms, " and ", finished_ms));
+    return absl::InvalidArgumentError(
+        absl::StrCat("study times must be >= 0 (unix ms), got ", created_ms, " and ", finished_ms));
   }
   absl::MutexLock lock(&write_mu_);
   return WithWriteTransaction([&](Db& db) -> absl::Status {

@@ -77,6 +77,7 @@ class SqliteStore final : public TrialStore {
   absl::Status DeleteMetrics(int64_t trial_id) override;
 
   absl::StatusOr<std::vector<TrialRecord>> Leaderboard(int64_t study_id, int limit) override;
+  absl::StatusOr<std::vector<RankedTrial>> RankTrials(const RankQuery& query) override;
 
   absl::Status AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
                         const std::string& message) override;

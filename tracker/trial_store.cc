@@ -33,6 +33,22 @@ absl::StatusOr<TrialState> ParseTrialState(const std::string& name) {
   return absl::InvalidArgumentError("unknown trial state \"" + name + "\"");
 }
 
+const char* RankStrategyName(RankStrategy s) {
+  switch (s) {
+    case RankStrategy::kObjective:
+      return "objective";
+    case RankStrategy::kMin:
+      return "min";
+    case RankStrategy::kMax:
+      return "max";
+    case RankStrategy::kLatest:
+      return "latest";
+    case RankStrategy::kBestAtStep:
+      return "best-at-step";
+  }
+  return "unknown";
+}
+
 bool IsTerminal(TrialState s) { return s != TrialState::kPending && s != TrialState::kRunning; }
 
 const char* StudyStateName(StudyState s) {

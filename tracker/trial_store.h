@@ -144,6 +144,43 @@ struct MetricSummary {
   int64_t last_step = 0;  // step of `latest`
 };
 
+// How a leaderboard values a trial's metric (RankQuery::strategy).
+enum class RankStrategy {
+  kObjective,   // the trial's stored objective (the study's metric, by the study's strategy)
+  kMin,         // the metric's smallest value
+  kMax,         // its largest value
+  kLatest,      // its last reported value
+  kBestAtStep,  // its best value (by the order) among points with step <= RankQuery::step
+};
+
+// "objective", "min", "max", "latest", "best-at-step".
+const char* RankStrategyName(RankStrategy s);
+
+// A leaderboard across studies (TrialStore::RankTrials): trials ranked by one value, top-k per
+// (project, experiment) group.
+struct RankQuery {
+  int64_t study_id = 0;                   // 0: every study
+  std::optional<std::string> project;     // only studies of this project ("" included)
+  std::optional<std::string> experiment;  // only studies of this experiment
+  std::string filter;                     // the trial filter language (tracker/filter.h)
+  std::string metric;                     // the ranked metric; ignored by kObjective
+  RankStrategy strategy = RankStrategy::kObjective;
+  int64_t step = 0;  // kBestAtStep: the last step counted
+  // Best first means largest first. Unset: each study's direction (kObjective only; its studies
+  // must then agree, per group, on the objective metric and the direction).
+  std::optional<bool> descending;
+  int limit_per_group = 0;  // top-k of each (project, experiment); 0: every ranked trial
+};
+
+// One row of a leaderboard.
+struct RankedTrial {
+  TrialRecord trial;
+  std::string study;                // the study's name
+  std::string project, experiment;  // the study's
+  double value = 0;                 // the ranked value
+  int rank = 0;                     // 1-based, within its (project, experiment) group
+};
+
 struct AppendResult {
   int64_t stored = 0;      // points written
   bool duplicate = false;  // `seq` had been seen for this trial: nothing written
@@ -274,6 +311,15 @@ class TrialStore {
   // `limit` (0 = all). Equal objectives keep creation order. NotFound: unknown study;
   // InvalidArgument: negative limit.
   virtual absl::StatusOr<std::vector<TrialRecord>> Leaderboard(int64_t study_id, int limit) = 0;
+
+  // Trials ranked by `query` (see RankQuery), grouped by their study's (project, experiment)
+  // in that order, each group best first (ties: creation order), with params. Trials without a
+  // value (no objective; metric never reported; no point at or before `step`) are left out.
+  // Answered by SQLite from the metric summaries (kBestAtStep reads the metric's points).
+  // InvalidArgument: a filter that does not parse, an empty metric for a metric strategy, a
+  // negative step or limit, or (kObjective without `descending`) a group whose studies differ in
+  // objective metric or direction, naming them. NotFound: an unknown study.
+  virtual absl::StatusOr<std::vector<RankedTrial>> RankTrials(const RankQuery& query) = 0;
 
   // Records an event stamped now; `trial_id` 0 for a study-level event. InvalidArgument for an
   // empty kind or a trial of another study; NotFound for an unknown study or trial.

@@ -916,6 +916,165 @@ class Compare(unittest.TestCase):
         self.assertIn("no tracker file", r.stderr)
 
 
+class CrossStudyLeaderboard(unittest.TestCase):
+    """hpt leaderboard across studies, over studies imported with known values (hpt.export/v1)."""
+
+    # (study, project, experiment, maximize, objective metric, trials); each trial is
+    # (name, optimizer, lr, [acc points by step 0, 10, 20, ...]); the objective is the best point.
+    STUDIES = [
+        ("fa", "fraud", "prod", True, "acc", [
+            ("fa-1", "adam", "0.1", [0.5, 0.7, 0.6]),
+            ("fa-2", "sgd", "0.1", [0.4, 0.9]),
+            ("fa-3", "adam", "0.01", [0.8]),
+        ]),
+        ("fb", "fraud", "prod", True, "acc", [
+            ("fb-1", "adam", "0.1", [0.65, 0.75]),
+            ("fb-2", "sgd", "0.1", [0.3, 0.35, 0.95]),
+        ]),
+        ("ads", "ads", "", True, "acc", [
+            ("ads-1", "adam", "0.1", [0.2]),
+            ("ads-2", "sgd", "0.1", [0.1, 0.3]),
+        ]),
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="hpt_ranked_")
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        for name, project, experiment, maximize, metric, trials in cls.STUDIES:
+            doc = {"format": "hpt.export/v1",
+                   "study": {"name": name, "project": project, "experiment": experiment,
+                             "objective_metric": metric, "maximize": maximize,
+                             "state": "SUCCEEDED", "algorithm": "random"},
+                   "trials": [{"name": t, "state": "SUCCEEDED",
+                               "params": [{"name": "optimizer", "value": opt},
+                                          {"name": "lr", "value": lr}],
+                               "objective": max(points), "attempt": 1,
+                               "metrics": [{"name": metric, "step": 10 * i, "value": v,
+                                            "time_ms": 1000 + i}
+                                           for i, v in enumerate(points)]}
+                              for t, opt, lr, points in trials]}
+            path = os.path.join(cls.dir, name + ".json")
+            with open(path, "w") as f:
+                json.dump(doc, f)
+            r = hpt("--db", cls.db, "import", path)
+            if r.returncode != 0:
+                raise AssertionError("import failed:\n" + r.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def rows(self, *args):
+        r = hpt("--db", self.db, "leaderboard", "--format", "json", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return json.loads(r.stdout)
+
+    def test_several_studies_rank_per_project_and_experiment(self):
+        rows = self.rows("--top", "2")  # no study named, several in the file: all of them
+        # (An empty cell, here the experiment of "ads", is null in JSON.)
+        self.assertEqual([(r["project"], r["experiment"], r["rank"], r["trial"], r["value"])
+                          for r in rows],
+                         [("ads", None, 1, "ads-2", 0.3), ("ads", None, 2, "ads-1", 0.2),
+                          ("fraud", "prod", 1, "fb-2", 0.95), ("fraud", "prod", 2, "fa-2", 0.9)])
+        self.assertEqual({r["ranked_by"] for r in rows}, {"acc"})
+        self.assertEqual(rows[2]["study"], "fb")
+        self.assertEqual(rows[2]["optimizer"], "sgd")
+        table = hpt("--db", self.db, "leaderboard", "--project", "fraud", "--top", "3")
+        self.assertEqual(table.returncode, 0, table.stderr)
+        lines = table.stdout.splitlines()
+        self.assertEqual(lines[0],
+                         "project fraud, experiment prod: top 3 by acc, largest first")
+        self.assertEqual(lines[1].split(), ["rank", "study", "trial", "state", "acc", "optimizer",
+                                            "lr", "duration"])
+        self.assertEqual([line.split()[2] for line in lines[3:]], ["fb-2", "fa-2", "fa-3"])
+
+    def test_metric_strategies_and_best_at_step(self):
+        def ranked(*args):
+            return [(r["trial"], r["value"]) for r in self.rows("--project", "fraud", "--top",
+                                                                  "0", *args)]
+        self.assertEqual(ranked("--metric", "acc", "--strategy", "latest", "--order", "desc"),
+                         [("fb-2", 0.95), ("fa-2", 0.9), ("fa-3", 0.8), ("fb-1", 0.75),
+                          ("fa-1", 0.6)])
+        self.assertEqual(ranked("--metric", "acc", "--strategy", "min"),  # min: smallest first
+                         [("fb-2", 0.3), ("fa-2", 0.4), ("fa-1", 0.5), ("fb-1", 0.65),
+                          ("fa-3", 0.8)])
+        # The best value up to step 10: fb-2 had only reached 0.35 there.
+        self.assertEqual(ranked("--metric", "acc", "--strategy", "best-at-step", "--step", "10",
+                                "--order", "desc"),
+                         [("fa-2", 0.9), ("fa-3", 0.8), ("fb-1", 0.75), ("fa-1", 0.7),
+                          ("fb-2", 0.35)])
+        self.assertEqual({r["ranked_by"] for r in self.rows(
+            "--metric", "acc", "--strategy", "best-at-step", "--step", "10", "--order", "desc")},
+            {"max(acc)@10"})
+
+    def test_group_by_params_gives_count_mean_std(self):
+        rows = self.rows("--project", "fraud", "--group-by", "params.optimizer")
+        self.assertEqual([(r["params.optimizer"], r["count(value)"]) for r in rows],
+                         [("sgd", 2), ("adam", 3)])
+        sgd, adam = rows
+        self.assertAlmostEqual(sgd["mean(value)"], 0.925, places=12)
+        self.assertAlmostEqual(sgd["std(value)"], 0.0353553390593274, places=12)
+        self.assertEqual((sgd["min(value)"], sgd["max(value)"]), (0.9, 0.95))
+        self.assertEqual(sgd["best trial"], "fb-2")
+        self.assertAlmostEqual(adam["mean(value)"], 0.75, places=12)
+        self.assertAlmostEqual(adam["std(value)"], 0.05, places=12)
+        self.assertEqual(adam["best trial"], "fa-3")
+        two = self.rows("--all", "--group-by", "params.optimizer,params.lr", "--filter",
+                        "project = 'ads'")
+        self.assertEqual([(r["params.optimizer"], r["params.lr"], r["count(value)"],
+                           r["std(value)"]) for r in two],
+                         [("sgd", "0.1", 1, None), ("adam", "0.1", 1, None)])
+        csv_out = hpt("--db", self.db, "leaderboard", "--format", "csv", "--project", "ads",
+                      "--group-by", "params.optimizer")
+        self.assertEqual(csv_out.stdout.splitlines()[0],
+                         "project,experiment,ranked_by,rank,params.optimizer,count(value),"
+                         "mean(value),std(value),min(value),max(value),best trial")
+
+    def test_bad_options_say_what_is_allowed(self):
+        for args, message in [
+            (["--metric", "acc"], "--metric acc: say which end is best with --order desc"),
+            (["--strategy", "latest"], "--strategy latest ranks a metric; name it with --metric"),
+            (["--metric", "acc", "--strategy", "best-at-step", "--order", "desc"],
+             "--strategy best-at-step needs --step N"),
+            (["--metric", "acc", "--strategy", "latest"], "--strategy latest: say which end"),
+            (["--order", "up"], '--order "up"; allowed: desc (largest first), asc'),
+            (["--strategy", "median", "--metric", "acc"],
+             '--strategy "median"; allowed: objective, min, max, latest, best-at-step'),
+            (["--step", "3"], "--step applies only to --strategy best-at-step"),
+            (["--group-by", "optimizer"],
+             '--group-by "optimizer": group by parameters, as params.NAME'),
+            (["--all", "--filter", "state = 'DONE'"], "DONE"),
+            (["nope", "--metric", "acc", "--order", "desc"], 'no study "nope"; studies: fa, fb, ads'),
+            (["--all", "--format", "yaml"], 'unknown --format "yaml"'),
+        ]:
+            r = hpt("--db", self.db, "leaderboard", *args)
+            self.assertEqual(r.returncode, 1, args)
+            self.assertIn(message, r.stderr, args)
+
+    def test_studies_that_rank_different_objectives_are_refused(self):
+        doc = {"format": "hpt.export/v1",
+               "study": {"name": "fc", "project": "fraud", "experiment": "prod",
+                         "objective_metric": "loss", "maximize": False, "state": "SUCCEEDED"},
+               "trials": [{"name": "fc-1", "state": "SUCCEEDED", "objective": 0.1,
+                           "attempt": 1}]}
+        db = os.path.join(self.dir, "mixed.db")
+        shutil.copy(self.db, db)
+        path = os.path.join(self.dir, "fc.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        self.assertEqual(hpt("--db", db, "import", path).returncode, 0)
+        r = hpt("--db", db, "leaderboard", "--project", "fraud")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('the studies of project "fraud", experiment "prod" rank different '
+                      'objectives: fa (max acc),fb (max acc),fc (min loss)', r.stderr)
+        # One metric with an order ranks them all; fc never reported acc.
+        r = hpt("--db", db, "leaderboard", "--project", "fraud", "--metric", "acc", "--order",
+                "desc", "--format", "json", "--top", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual([row["trial"] for row in json.loads(r.stdout)], ["fb-2"])
+
+
 if __name__ == "__main__":
     HPT, SRC = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
     KATIB = katib_dir()

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -675,7 +676,7 @@ TEST_F(TrialStoreTest, SummariesAlwaysMatchThePoints) {
       points.push_back(p);
     }
     if (round % 37 == 5) points.push_back({.name = "bad", .value = std::nan("")});  // refused
-    const uint64_t s = round % 11 == 3 && seq > 0 ? seq : ++seq;                  // a replay
+    const uint64_t s = round % 11 == 3 && seq > 0 ? seq : ++seq;                    // a replay
     store_->AppendMetrics(t, s, points).IgnoreError();
     if (round == 150) ASSERT_OK(store_->DeleteMetrics(trials[0]));
   }
@@ -777,6 +778,201 @@ TEST_F(TrialStoreTest, FindTrialsByFilterAcrossStudies) {
   EXPECT_THAT(Msg(bad.status()), HasSubstr("column 17"));
   EXPECT_EQ(store_->FindTrials("", 999, 0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->FindTrials("", 0, -1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// A leaderboard across studies, grouped by (project, experiment), against a brute-force ranking
+// of random trials: every strategy, both orders, top-k, filters.
+TEST_F(TrialStoreTest, RankTrialsAgainstBruteForce) {
+  Reopen();
+  std::mt19937_64 rng(20261122);
+  struct Truth {
+    int64_t id;
+    std::string name, study, project, experiment;
+    std::vector<std::pair<int64_t, double>> acc;  // (step, value)
+    std::optional<double> objective;
+    bool study_maximizes;
+  };
+  std::vector<Truth> truth;
+  const std::vector<std::pair<std::string, std::string>> groups = {
+      {"fraud", "prod"}, {"fraud", "dev"}, {"", ""}};
+  int n = 0;
+  for (int si = 0; si < 6; ++si) {
+    NewStudy ns = StudyNamed("s" + std::to_string(si), /*maximize=*/true);
+    ns.objective_metric = "acc";
+    ns.project = groups[si % 3].first;
+    ns.experiment = groups[si % 3].second;
+    ASSERT_OK_AND_ASSIGN(StudyRecord study, store_->CreateStudy(ns));
+    for (int ti = 0; ti < 25; ++ti) {
+      Truth t{.name = "t" + std::to_string(n++),
+              .study = study.name,
+              .project = ns.project,
+              .experiment = ns.experiment,
+              .study_maximizes = true};
+      ASSERT_OK_AND_ASSIGN(
+          TrialRecord rec,
+          store_->CreateTrial({.study_id = study.id, .name = t.name, .params = {{"lr", "0.1"}}}));
+      t.id = rec.id;
+      const int points = static_cast<int>(rng() % 6);  // some trials never report
+      std::vector<MetricPoint> batch;
+      for (int k = 0; k < points; ++k) {
+        // Few distinct values, so that ties (broken by creation order) happen.
+        const double v = static_cast<double>(rng() % 8) / 8;
+        const int64_t step = k * 10;
+        batch.push_back({.name = "acc", .step = step, .value = v});
+        t.acc.push_back({step, v});
+      }
+      if (!batch.empty()) ASSERT_OK(store_->AppendMetrics(rec.id, 0, batch).status());
+      ASSERT_OK(store_->SetTrialState(rec.id, TrialState::kRunning, "", ""));
+      if (!t.acc.empty() && rng() % 4 != 0) {
+        double best = t.acc[0].second;
+        for (const auto& [step, v] : t.acc) best = std::max(best, v);
+        t.objective = best;
+      }
+      ASSERT_OK(store_->SetTrialState(rec.id, TrialState::kSucceeded, "", "", t.objective));
+      truth.push_back(t);
+    }
+  }
+  auto value_of = [](const Truth& t, RankStrategy strategy, bool desc,
+                     int64_t step) -> std::optional<double> {
+    if (strategy == RankStrategy::kObjective) return t.objective;
+    std::optional<double> out;
+    for (const auto& [s, v] : t.acc) {
+      switch (strategy) {
+        case RankStrategy::kMin:
+          out = out ? std::min(*out, v) : v;
+          break;
+        case RankStrategy::kMax:
+          out = out ? std::max(*out, v) : v;
+          break;
+        case RankStrategy::kLatest:
+          out = v;
+          break;
+        case RankStrategy::kBestAtStep:
+          if (s <= step) out = out ? (desc ? std::max(*out, v) : std::min(*out, v)) : v;
+          break;
+        case RankStrategy::kObjective:
+          break;
+      }
+    }
+    return out;
+  };
+  int checked = 0;
+  for (RankStrategy strategy : {RankStrategy::kObjective, RankStrategy::kMin, RankStrategy::kMax,
+                                RankStrategy::kLatest, RankStrategy::kBestAtStep}) {
+    for (int order = 0; order < 3; ++order) {  // unset, descending, ascending
+      if (order == 0 && strategy != RankStrategy::kObjective) continue;
+      for (int limit : {0, 1, 4}) {
+        for (const std::string& filter : {std::string(""), std::string("study != 's1'")}) {
+          RankQuery q{.filter = filter,
+                      .metric = "acc",
+                      .strategy = strategy,
+                      .step = 20,
+                      .limit_per_group = limit};
+          if (order > 0) q.descending = order == 1;
+          const bool desc = q.descending.value_or(true);
+          std::vector<std::tuple<std::string, std::string, double, int64_t, std::string>> want;
+          for (const Truth& t : truth) {
+            if (!filter.empty() && t.study == "s1") continue;
+            std::optional<double> v = value_of(t, strategy, desc, q.step);
+            if (!v) continue;
+            want.emplace_back(t.project, t.experiment, desc ? -*v : *v, t.id, t.name);
+          }
+          std::sort(want.begin(), want.end());
+          std::vector<std::string> want_rows;
+          std::map<std::pair<std::string, std::string>, int> seen;
+          for (const auto& [p, e, key, id, name] : want) {
+            const int rank = ++seen[{p, e}];
+            if (limit > 0 && rank > limit) continue;
+            want_rows.push_back(
+                absl::StrCat(p, "/", e, " #", rank, " ", name, " ", desc ? -key : key));
+          }
+          ASSERT_OK_AND_ASSIGN(std::vector<RankedTrial> got, store_->RankTrials(q));
+          std::vector<std::string> got_rows;
+          for (const RankedTrial& r : got) {
+            got_rows.push_back(absl::StrCat(r.project, "/", r.experiment, " #", r.rank, " ",
+                                            r.trial.name, " ", r.value));
+          }
+          ASSERT_EQ(got_rows, want_rows) << RankStrategyName(strategy) << " order " << order
+                                         << " limit " << limit << " filter " << filter;
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(checked, 66);  // objective: 3 orders x 3 limits x 2 filters; the rest: 4 x 2 x 3 x 2
+}
+
+TEST_F(TrialStoreTest, RankTrialsScopesParamsAndErrors) {
+  Reopen();
+  NewStudy a = StudyNamed("a", /*maximize=*/true);
+  a.objective_metric = "acc";
+  a.project = "fraud";
+  ASSERT_OK_AND_ASSIGN(StudyRecord sa, store_->CreateStudy(a));
+  NewStudy b = StudyNamed("b");  // minimizes loss, same project and experiment
+  b.project = "fraud";
+  ASSERT_OK_AND_ASSIGN(StudyRecord sb, store_->CreateStudy(b));
+  NewStudy c = StudyNamed("c");
+  c.project = "ads";
+  ASSERT_OK_AND_ASSIGN(StudyRecord sc, store_->CreateStudy(c));
+  auto finished = [&](int64_t study, const std::string& name, double objective) {
+    absl::StatusOr<TrialRecord> t = store_->CreateTrial(
+        {.study_id = study, .name = name, .params = {{"optimizer", "adam"}, {"lr", "0.5"}}});
+    EXPECT_TRUE(t.ok()) << t.status();
+    EXPECT_TRUE(store_->SetTrialState(t->id, TrialState::kRunning, "", "").ok());
+    EXPECT_TRUE(store_->SetTrialState(t->id, TrialState::kSucceeded, "", "", objective).ok());
+  };
+  finished(sa.id, "a-1", 0.7);
+  finished(sb.id, "b-1", 0.2);
+  finished(sc.id, "c-1", 0.4);
+  finished(sc.id, "c-2", 0.3);
+
+  // Project fraud mixes "max acc" and "min loss": ranking by "objective" means nothing there.
+  absl::StatusOr<std::vector<RankedTrial>> mixed = store_->RankTrials({});
+  EXPECT_EQ(mixed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(mixed.status()),
+            "the studies of project \"fraud\", experiment \"\" rank different objectives: a (max "
+            "acc),b (min loss); rank by one metric and order instead, or narrow the studies");
+  // One study, or one project, ranks fine; each study's own direction applies.
+  ASSERT_OK_AND_ASSIGN(std::vector<RankedTrial> ads, store_->RankTrials({.project = "ads"}));
+  ASSERT_THAT(ads, SizeIs(2));
+  EXPECT_EQ(ads[0].trial.name, "c-2");
+  EXPECT_EQ(ads[0].study, "c");
+  EXPECT_EQ(ads[0].project, "ads");
+  EXPECT_EQ(ads[0].rank, 1);
+  EXPECT_EQ(ads[1].rank, 2);
+  EXPECT_EQ(ads[0].trial.params[0], (std::pair<std::string, std::string>("optimizer", "adam")));
+  ASSERT_OK_AND_ASSIGN(std::vector<RankedTrial> one, store_->RankTrials({.study_id = sa.id}));
+  ASSERT_THAT(one, SizeIs(1));
+  EXPECT_EQ(one[0].value, 0.7);
+  // The filter narrows the studies before the check.
+  ASSERT_OK_AND_ASSIGN(std::vector<RankedTrial> narrowed,
+                       store_->RankTrials({.filter = "study != 'b'"}));
+  EXPECT_THAT(narrowed, SizeIs(3));
+  // With an order given, any mix ranks.
+  ASSERT_OK_AND_ASSIGN(std::vector<RankedTrial> asc,
+                       store_->RankTrials({.project = "fraud", .descending = false}));
+  ASSERT_THAT(asc, SizeIs(2));
+  EXPECT_EQ(asc[0].trial.name, "b-1");
+  // A metric nobody reported ranks nothing.
+  ASSERT_OK_AND_ASSIGN(std::vector<RankedTrial> none,
+                       store_->RankTrials({.metric = "nope", .strategy = RankStrategy::kMax}));
+  EXPECT_THAT(none, IsEmpty());
+
+  EXPECT_EQ(store_->RankTrials({.study_id = 999}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->RankTrials({.limit_per_group = -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->RankTrials({.metric = "acc", .strategy = RankStrategy::kMax, .step = -1})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<RankedTrial>> no_metric =
+      store_->RankTrials({.strategy = RankStrategy::kLatest});
+  EXPECT_EQ(Msg(no_metric.status()), "the latest strategy ranks by a metric; name one");
+  absl::StatusOr<std::vector<RankedTrial>> no_order =
+      store_->RankTrials({.metric = "acc", .strategy = RankStrategy::kBestAtStep});
+  EXPECT_EQ(no_order.status().code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<std::vector<RankedTrial>> bad = store_->RankTrials({.filter = "state = 'NOPE'"});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(TrialStoreTest, DeleteMetrics) {
