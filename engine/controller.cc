@@ -15,9 +15,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "engine/early_stopping.h"
 #include "engine/template/render.h"
 #include "engine/token.h"
+#include "engine/warm_start.h"
 #include "suggest/sampler.h"
 #include "trial_runner/metrics_text.h"
 
@@ -155,6 +157,10 @@ class RunState {
   };
 
   absl::Status CreateStudy();
+  // spec.hpt.warmStart: reads the named studies once and keeps their mapped trials in warm_ and
+  // the text of the WarmStart event in warm_message_. Before CreateStudy: a fresh study that
+  // names a missing study fails before anything is written.
+  absl::Status LoadWarmStart();
   // The launch of a trial as rendered (env, log path, manifest); no token.
   runner::TrialLaunch MakeLaunch(const std::string& name, uint64_t trial_seed,
                                  const RenderedTrial& r, const fs::path& trial_dir);
@@ -198,6 +204,8 @@ class RunState {
   tracker::StudyRecord study_;
   uint64_t seed_ = 0;
   std::unique_ptr<suggest::Sampler> sampler_;
+  suggest::History warm_;  // warm-start observations, before the study's own in every Suggest
+  std::string warm_message_;
   std::optional<MedianStopRule> stop_rule_;
   std::vector<Active> active_;
   Progress progress_;
@@ -265,10 +273,43 @@ absl::Status RunState::CreateStudy() {
                                "Experiment is running");
 }
 
+absl::Status RunState::LoadWarmStart() {
+  if (!spec_.hpt.warm_start) return absl::OkStatus();
+  const std::string base = options_.study_name.empty() ? spec_.name : options_.study_name;
+  const std::string store_name =
+      options_.store_name.empty() ? "the tracker file" : options_.store_name;
+  std::vector<WarmStartSource> sources;
+  std::vector<std::string> missing;
+  for (const std::string& name : spec_.hpt.warm_start->studies) {
+    if (options_.resume && name == base) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "warmStart: study \"", name, "\" is the study being resumed; it cannot seed itself"));
+    }
+    absl::StatusOr<std::vector<WarmStartSource>> one =
+        LoadWarmStartSources(*store_, {name}, store_name);
+    // A resumed study already ran with what its sources gave: one deleted since is left out.
+    if (options_.resume && absl::IsNotFound(one.status())) {
+      missing.push_back(name);
+      continue;
+    }
+    if (!one.ok()) return one.status();
+    sources.push_back(std::move(one->front()));
+  }
+  absl::StatusOr<WarmStartResult> mapped = MapWarmStart(spec_, sources);
+  if (!mapped.ok()) return mapped.status();
+  warm_ = std::move(mapped->history);
+  std::vector<std::string> notes = std::move(mapped->notes);
+  for (const std::string& name : missing) {
+    notes.push_back(absl::StrCat("no study \"", name, "\" in ", store_name, " any more"));
+  }
+  warm_message_ = notes.empty() ? "no studies named" : absl::StrJoin(notes, ", ");
+  return absl::OkStatus();
+}
+
 absl::StatusOr<suggest::History> RunState::BuildHistory() {
   absl::StatusOr<std::vector<TrialRecord>> trials = store_->ListTrials(study_.id);
   if (!trials.ok()) return trials.status();
-  suggest::History h;
+  suggest::History h = warm_;
   for (const TrialRecord& t : *trials) {
     suggest::Observation o;
     for (const auto& [name, value] : t.params) o.params.push_back({name, value});
@@ -881,7 +922,12 @@ absl::Status RunState::CancelActive() {
 }
 
 absl::StatusOr<tracker::StudyRecord> RunState::Run() {
+  if (absl::Status s = LoadWarmStart(); !s.ok()) return s;
   if (absl::Status s = CreateStudy(); !s.ok()) return s;
+  if (spec_.hpt.warm_start) {
+    store_->AddEvent(study_.id, 0, "WarmStart", warm_message_).IgnoreError();
+    Notify(absl::StrCat("warm start: ", warm_message_));
+  }
   absl::StatusOr<std::unique_ptr<suggest::Sampler>> sampler =
       suggest::MakeSampler(spec_.algorithm, spec_.space, seed_);
   if (!sampler.ok()) {

@@ -15,6 +15,12 @@
 // `stop_running_on_completion` is false. A trial whose objective was never reported ends
 // METRICS_UNAVAILABLE. Metrics come over gRPC; when a trial reported none, its log (StdOut
 // collector) or metrics file (File collector) is parsed as the fallback channel.
+// With spec.hpt.warmStart (engine/warm_start.h), the named studies' trials are read once when
+// Run() starts (a fresh study or a resumed one), mapped into this study's space, recorded as one
+// "WarmStart" event, and handed to every Suggest call before the study's own trials; they never
+// count toward maxTrialCount, the trial numbering or early stopping. A named study the store does
+// not have fails Run() with NotFound before anything is written (when resuming, it is left out and
+// the event says so); one with another objective metric, FailedPrecondition.
 // With spec.earlyStopping (medianstop, engine/early_stopping.h), running trials whose objective
 // falls behind the rule are stopped and recorded EARLY_STOPPED ("TrialEarlyStopped"); their slot
 // is free at once.
@@ -83,6 +89,9 @@ struct ControllerOptions {
   // "TrialLost". What is left of finished trials (an early-stopped trial's process) is stopped
   // too.
   bool recover = false;
+  // How the tracker file is named in messages (its path, e.g. "hpt.db"); empty: "the tracker
+  // file". Used by spec.hpt.warmStart's NotFound error.
+  std::string store_name;
 };
 
 // Budget changes of a running study (Katib lets parallelTrialCount, maxTrialCount and
@@ -102,7 +111,10 @@ class StudyController {
 
   // Creates the study in the store (the name gets a "-2", "-3", ... suffix when taken) and runs
   // it to completion. Returns the study's final record. Errors: InvalidArgument/Unimplemented
-  // for a study the sampler cannot serve; store errors as they come.
+  // for a study the sampler cannot serve; NotFound for a spec.hpt.warmStart study the store does
+  // not have and FailedPrecondition for one with another objective metric (nothing is written
+  // then; when resuming, InvalidArgument for a warmStart naming the resumed study itself); store
+  // errors as they come.
   absl::StatusOr<tracker::StudyRecord> Run();
 
   // Asks Run() to stop: running trials are cancelled (KILLED) unless `let_running_finish`, in

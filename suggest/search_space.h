@@ -78,6 +78,12 @@ std::string FormatInt(int64_t v);
 // Parses a value of a numeric parameter (kDouble, kInt, kDiscrete). InvalidArgument otherwise.
 absl::StatusOr<double> Numeric(const std::string& value);
 
+// The grid of a quantized numeric parameter (kInt, or kDouble with a step) as every sampler sees
+// it: the value string of the grid point nearest to `v` (v clamped to [min, max] first; a tie
+// goes to the lower point), exactly as the samplers print it, so that it compares equal to a
+// suggested value. nullopt for an unquantized kDouble and for list parameters.
+std::optional<std::string> NearestGridValue(const ParameterSpec& p, double v);
+
 // One trial as the sampler sees it.
 struct Observation {
   Assignment params;

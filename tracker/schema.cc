@@ -155,6 +155,44 @@ CREATE TRIGGER metrics_of_deleted_trial AFTER DELETE ON trials BEGIN
   DELETE FROM metric_summaries WHERE trial_id = old.id;
 END;
 )sql"},
+    // Retraining triggers (engine/trigger): their text, their firings (the cooldown is read from
+    // the last one, so it holds across restarts), and the deployed models' metric points they
+    // watch.
+    {4, "retraining triggers, their firings, deployed models' metrics", R"sql(
+CREATE TABLE triggers (
+  id         INTEGER PRIMARY KEY,
+  name       TEXT    NOT NULL UNIQUE,
+  spec_yaml  TEXT    NOT NULL,
+  spec_path  TEXT    NOT NULL DEFAULT '',
+  study_yaml TEXT    NOT NULL DEFAULT '',
+  applied_ms INTEGER NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  baseline   REAL
+);
+CREATE TABLE trigger_firings (
+  id          INTEGER PRIMARY KEY,
+  trigger_id  INTEGER NOT NULL REFERENCES triggers(id) ON DELETE CASCADE,
+  time_ms     INTEGER NOT NULL,
+  value       REAL,
+  best        REAL,
+  reason      TEXT    NOT NULL,
+  action      TEXT    NOT NULL,
+  state       TEXT    NOT NULL,
+  result      TEXT    NOT NULL DEFAULT '',
+  finished_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX trigger_firings_by_trigger ON trigger_firings(trigger_id, time_ms);
+CREATE TABLE model_metrics (
+  id         INTEGER PRIMARY KEY,
+  project    TEXT    NOT NULL,
+  experiment TEXT    NOT NULL,
+  model      TEXT    NOT NULL,
+  metric     TEXT    NOT NULL,
+  value      REAL    NOT NULL,
+  time_ms    INTEGER NOT NULL
+);
+CREATE INDEX model_metrics_by_stream ON model_metrics(project, metric, time_ms);
+)sql"},
 };
 
 constexpr bool VersionsAreConsecutive() {

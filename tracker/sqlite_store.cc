@@ -1473,6 +1473,291 @@ absl::StatusOr<std::vector<RankedTrial>> SqliteStore::RankTrials(const RankQuery
   });
 }
 
+// ---- retraining triggers and deployed models' metrics ----
+
+namespace {
+
+#define HPT_TRIGGER_COLUMNS \
+  "id, name, spec_yaml, spec_path, study_yaml, applied_ms, updated_ms, baseline"
+#define HPT_FIRING_COLUMNS                                                               \
+  "f.id, f.trigger_id, (SELECT name FROM triggers WHERE id = f.trigger_id), f.time_ms, " \
+  "f.value, f.best, f.reason, f.action, f.state, f.result, f.finished_ms"
+
+absl::StatusOr<TriggerRecord> ReadTrigger(const Stmt& st) {
+  TriggerRecord r;
+  r.id = st.ColumnInt(0);
+  r.name = st.ColumnText(1);
+  r.spec_yaml = st.ColumnText(2);
+  r.spec_path = st.ColumnText(3);
+  r.study_yaml = st.ColumnText(4);
+  r.applied_ms = st.ColumnInt(5);
+  r.updated_ms = st.ColumnInt(6);
+  if (!st.ColumnIsNull(7)) r.baseline = st.ColumnDouble(7);
+  return r;
+}
+
+absl::StatusOr<TriggerFiring> ReadFiring(const Stmt& st) {
+  TriggerFiring f;
+  f.id = st.ColumnInt(0);
+  f.trigger_id = st.ColumnInt(1);
+  f.trigger = st.ColumnText(2);
+  f.time_ms = st.ColumnInt(3);
+  if (!st.ColumnIsNull(4)) f.value = st.ColumnDouble(4);
+  if (!st.ColumnIsNull(5)) f.best = st.ColumnDouble(5);
+  f.reason = st.ColumnText(6);
+  f.action = st.ColumnText(7);
+  const std::string state = st.ColumnText(8);
+  bool known = false;
+  for (FiringState s : {FiringState::kPending, FiringState::kDone, FiringState::kFailed}) {
+    if (state == FiringStateName(s)) {
+      f.state = s;
+      known = true;
+    }
+  }
+  if (!known) {
+    return absl::DataLossError(
+        absl::StrCat("trigger firing ", f.id, " has an unreadable state \"", state, "\""));
+  }
+  f.result = st.ColumnText(9);
+  f.finished_ms = st.ColumnInt(10);
+  return f;
+}
+
+// A double as a bound value, or NULL.
+void BindOptional(Stmt& st, int index, const std::optional<double>& v) {
+  v ? st.BindDouble(index, *v) : st.BindNull(index);
+}
+
+}  // namespace
+
+absl::StatusOr<TriggerRecord> SqliteStore::ApplyTrigger(const TriggerRecord& trigger,
+                                                        bool* created) {
+  if (trigger.name.empty()) return absl::InvalidArgumentError("trigger name is empty");
+  if (trigger.spec_yaml.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("trigger \"", trigger.name, "\" has an empty spec"));
+  }
+  if (trigger.baseline && !std::isfinite(*trigger.baseline)) {
+    return absl::InvalidArgumentError(absl::StrCat("trigger \"", trigger.name, "\": baseline is ",
+                                                   *trigger.baseline, "; it must be finite"));
+  }
+  const int64_t now = NowMs();
+  bool inserted = false;
+  absl::MutexLock lock(&write_mu_);
+  absl::Status s = WithWriteTransaction([&](Db& db) -> absl::Status {
+    absl::StatusOr<Stmt> had = db.Prepare("SELECT 1 FROM triggers WHERE name = ?1", trigger.name);
+    if (!had.ok()) return had.status();
+    absl::StatusOr<bool> found = had->Step();
+    if (!found.ok()) return found.status();
+    inserted = !*found;
+    absl::StatusOr<Stmt> st = db.Prepare(
+        "INSERT INTO triggers (name, spec_yaml, spec_path, study_yaml, applied_ms, updated_ms, "
+        "baseline) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) ON CONFLICT (name) DO UPDATE SET "
+        "spec_yaml = excluded.spec_yaml, spec_path = excluded.spec_path, "
+        "study_yaml = excluded.study_yaml, updated_ms = excluded.updated_ms, "
+        "baseline = excluded.baseline",
+        trigger.name, trigger.spec_yaml, trigger.spec_path, trigger.study_yaml, now);
+    if (!st.ok()) return st.status();
+    BindOptional(*st, 6, trigger.baseline);
+    return st->Run();
+  });
+  if (!s.ok()) return s;
+  if (created != nullptr) *created = inserted;
+  return FindTrigger(trigger.name);
+}
+
+absl::StatusOr<TriggerRecord> SqliteStore::FindTrigger(const std::string& name) {
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<TriggerRecord> {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("SELECT " HPT_TRIGGER_COLUMNS " FROM triggers WHERE name = ?1", name);
+    if (!st.ok()) return st.status();
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no trigger \"", name, "\""));
+    return ReadTrigger(*st);
+  });
+}
+
+absl::StatusOr<std::vector<TriggerRecord>> SqliteStore::ListTriggers() {
+  return WithReadSnapshot([&](Db& db) {
+    return ReadAll<TriggerRecord>(
+        db.Prepare("SELECT " HPT_TRIGGER_COLUMNS " FROM triggers ORDER BY name"), ReadTrigger);
+  });
+}
+
+absl::Status SqliteStore::DeleteTrigger(const std::string& name) {
+  absl::MutexLock lock(&write_mu_);
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    absl::StatusOr<Stmt> st = db.Prepare("SELECT id FROM triggers WHERE name = ?1", name);
+    if (!st.ok()) return st.status();
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no trigger \"", name, "\""));
+    const int64_t id = st->ColumnInt(0);
+    if (absl::Status r = RunSql(db, "DELETE FROM trigger_firings WHERE trigger_id = ?1", id);
+        !r.ok()) {
+      return r;
+    }
+    return RunSql(db, "DELETE FROM triggers WHERE id = ?1", id);
+  });
+}
+
+absl::StatusOr<std::optional<TriggerFiring>> SqliteStore::ClaimFiring(const TriggerFiring& firing,
+                                                                      int64_t cooldown_ms) {
+  if (cooldown_ms < 0 || firing.time_ms < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a firing needs a time and a cooldown >= 0, got ", firing.time_ms, " and ", cooldown_ms));
+  }
+  std::optional<int64_t> id;
+  absl::MutexLock lock(&write_mu_);
+  absl::Status s = WithWriteTransaction([&](Db& db) -> absl::Status {
+    absl::StatusOr<bool> known =
+        Exists(db, "SELECT 1 FROM triggers WHERE id = ?1", firing.trigger_id);
+    if (!known.ok()) return known.status();
+    if (!*known) return absl::NotFoundError(absl::StrCat("no trigger with id ", firing.trigger_id));
+    absl::StatusOr<Stmt> last = db.Prepare(
+        "SELECT MAX(time_ms) FROM trigger_firings WHERE trigger_id = ?1", firing.trigger_id);
+    if (!last.ok()) return last.status();
+    absl::StatusOr<bool> row = last->Step();
+    if (!row.ok()) return row.status();
+    if (*row && !last->ColumnIsNull(0) && firing.time_ms < last->ColumnInt(0) + cooldown_ms) {
+      return absl::OkStatus();  // cooling down: nothing written
+    }
+    absl::StatusOr<Stmt> st = db.Prepare(
+        "INSERT INTO trigger_firings (trigger_id, time_ms, value, best, reason, action, state) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'PENDING') RETURNING id");
+    if (!st.ok()) return st.status();
+    st->BindInt(1, firing.trigger_id).BindInt(2, firing.time_ms);
+    BindOptional(*st, 3, firing.value);
+    BindOptional(*st, 4, firing.best);
+    st->BindText(5, firing.reason).BindText(6, firing.action);
+    absl::StatusOr<bool> inserted = st->Step();
+    if (!inserted.ok()) return inserted.status();
+    if (!*inserted) return absl::InternalError("inserting a trigger firing returned no id");
+    id = st->ColumnInt(0);
+    return st->Run();  // steps to the end, so that the statement is done before the commit
+  });
+  if (!s.ok()) return s;
+  if (!id) return std::optional<TriggerFiring>();
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::optional<TriggerFiring>> {
+    absl::StatusOr<Stmt> st =
+        db.Prepare("SELECT " HPT_FIRING_COLUMNS " FROM trigger_firings AS f WHERE f.id = ?1", *id);
+    if (!st.ok()) return st.status();
+    absl::StatusOr<bool> row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("trigger firing ", *id, " vanished"));
+    absl::StatusOr<TriggerFiring> f = ReadFiring(*st);
+    if (!f.ok()) return f.status();
+    return std::optional<TriggerFiring>(*std::move(f));
+  });
+}
+
+absl::Status SqliteStore::FinishFiring(int64_t firing_id, FiringState state,
+                                       const std::string& result) {
+  if (state == FiringState::kPending) {
+    return absl::InvalidArgumentError("a firing finishes DONE or FAILED, not PENDING");
+  }
+  const int64_t now = NowMs();
+  absl::MutexLock lock(&write_mu_);
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    absl::StatusOr<bool> known =
+        Exists(db, "SELECT 1 FROM trigger_firings WHERE id = ?1", firing_id);
+    if (!known.ok()) return known.status();
+    if (!*known) return absl::NotFoundError(absl::StrCat("no trigger firing with id ", firing_id));
+    return RunSql(db,
+                  "UPDATE trigger_firings SET state = ?2, result = ?3, finished_ms = ?4 "
+                  "WHERE id = ?1",
+                  firing_id, std::string(FiringStateName(state)), result, now);
+  });
+}
+
+absl::StatusOr<std::vector<TriggerFiring>> SqliteStore::ListFirings(int64_t trigger_id, int limit) {
+  if (limit < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("firing limit is ", limit, "; use 0 for all or a positive count"));
+  }
+  return WithReadSnapshot([&](Db& db) -> absl::StatusOr<std::vector<TriggerFiring>> {
+    if (trigger_id != 0) {
+      absl::StatusOr<bool> known = Exists(db, "SELECT 1 FROM triggers WHERE id = ?1", trigger_id);
+      if (!known.ok()) return known.status();
+      if (!*known) return absl::NotFoundError(absl::StrCat("no trigger with id ", trigger_id));
+    }
+    // The last `limit` firings, oldest first.
+    absl::StatusOr<std::vector<TriggerFiring>> out = ReadAll<TriggerFiring>(
+        db.Prepare("SELECT * FROM (SELECT " HPT_FIRING_COLUMNS
+                   " FROM trigger_firings AS f WHERE ?1 = 0 OR f.trigger_id = ?1 "
+                   "ORDER BY f.time_ms DESC, f.id DESC LIMIT ?2) ORDER BY 4, 1",
+                   trigger_id, limit == 0 ? int64_t{-1} : int64_t{limit}),
+        ReadFiring);
+    return out;
+  });
+}
+
+absl::Status SqliteStore::AppendModelMetrics(const std::vector<ModelPoint>& points) {
+  for (size_t i = 0; i < points.size(); ++i) {
+    const ModelPoint& p = points[i];
+    const std::string where = absl::StrCat("model metric point ", i);
+    if (p.project.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " has no project"));
+    }
+    if (p.metric.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " has no metric name"));
+    }
+    if (!std::isfinite(p.value)) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " (\"", p.metric, "\") has value ",
+                                                     p.value, "; values must be finite"));
+    }
+    if (p.time_ms < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, " has time ", p.time_ms, "; times are unix ms >= 0"));
+    }
+  }
+  if (points.empty()) return absl::OkStatus();
+  const int64_t now = NowMs();
+  absl::MutexLock lock(&write_mu_);
+  return WithWriteTransaction([&](Db& db) -> absl::Status {
+    for (const ModelPoint& p : points) {
+      if (absl::Status s = RunSql(db,
+                                  "INSERT INTO model_metrics (project, experiment, model, metric, "
+                                  "value, time_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                  p.project, p.experiment, p.model, p.metric, p.value,
+                                  p.time_ms == 0 ? now : p.time_ms);
+          !s.ok()) {
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<std::vector<ModelPoint>> SqliteStore::ModelSeries(const ModelSeriesQuery& q) {
+  if (q.project.empty() || q.metric.empty()) {
+    return absl::InvalidArgumentError("a model series needs a project and a metric");
+  }
+  if (q.since_ms < 0 || q.last_n < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("since_ms and last_n must be >= 0, got ", q.since_ms, " and ", q.last_n));
+  }
+  return WithReadSnapshot([&](Db& db) {
+    return ReadAll<ModelPoint>(
+        db.Prepare("SELECT project, experiment, model, metric, value, time_ms FROM ("
+                   "SELECT * FROM model_metrics WHERE project = ?1 AND metric = ?2 "
+                   "AND (?3 = '' OR experiment = ?3) AND (?4 = '' OR model = ?4) "
+                   "AND time_ms > ?5 ORDER BY time_ms DESC, id DESC LIMIT ?6) "
+                   "ORDER BY time_ms, id",
+                   q.project, q.metric, q.experiment, q.model, q.since_ms,
+                   q.last_n == 0 ? int64_t{-1} : q.last_n),
+        +[](const Stmt& st) -> absl::StatusOr<ModelPoint> {
+          return ModelPoint{.project = st.ColumnText(0),
+                            .experiment = st.ColumnText(1),
+                            .model = st.ColumnText(2),
+                            .metric = st.ColumnText(3),
+                            .value = st.ColumnDouble(4),
+                            .time_ms = st.ColumnInt(5)};
+        });
+  });
+}
+
 // ---- events ----
 
 absl::Status SqliteStore::AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,

@@ -78,6 +78,17 @@ class SqliteStore final : public TrialStore {
 
   absl::StatusOr<std::vector<TrialRecord>> Leaderboard(int64_t study_id, int limit) override;
   absl::StatusOr<std::vector<RankedTrial>> RankTrials(const RankQuery& query) override;
+  absl::StatusOr<TriggerRecord> ApplyTrigger(const TriggerRecord& trigger, bool* created) override;
+  absl::StatusOr<TriggerRecord> FindTrigger(const std::string& name) override;
+  absl::StatusOr<std::vector<TriggerRecord>> ListTriggers() override;
+  absl::Status DeleteTrigger(const std::string& name) override;
+  absl::StatusOr<std::optional<TriggerFiring>> ClaimFiring(const TriggerFiring& firing,
+                                                           int64_t cooldown_ms) override;
+  absl::Status FinishFiring(int64_t firing_id, FiringState state,
+                            const std::string& result) override;
+  absl::StatusOr<std::vector<TriggerFiring>> ListFirings(int64_t trigger_id, int limit) override;
+  absl::Status AppendModelMetrics(const std::vector<ModelPoint>& points) override;
+  absl::StatusOr<std::vector<ModelPoint>> ModelSeries(const ModelSeriesQuery& query) override;
 
   absl::Status AddEvent(int64_t study_id, int64_t trial_id, const std::string& kind,
                         const std::string& message) override;

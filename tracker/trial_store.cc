@@ -33,6 +33,18 @@ absl::StatusOr<TrialState> ParseTrialState(const std::string& name) {
   return absl::InvalidArgumentError("unknown trial state \"" + name + "\"");
 }
 
+const char* FiringStateName(FiringState s) {
+  switch (s) {
+    case FiringState::kPending:
+      return "PENDING";
+    case FiringState::kDone:
+      return "DONE";
+    case FiringState::kFailed:
+      return "FAILED";
+  }
+  return "UNKNOWN";
+}
+
 const char* RankStrategyName(RankStrategy s) {
   switch (s) {
     case RankStrategy::kObjective:

@@ -211,6 +211,55 @@ struct Event {
   int64_t time_ms = 0;
 };
 
+// A retraining trigger as stored (engine/trigger/trigger_spec.h reads its text).
+struct TriggerRecord {
+  int64_t id = 0;
+  std::string name;        // unique in the file
+  std::string spec_yaml;   // the RetrainTrigger document's exact text
+  std::string spec_path;   // where it was read from (informational)
+  std::string study_yaml;  // action.submitStudy.file's text, read when the trigger was applied
+  int64_t applied_ms = 0;  // first applied (kept when applied again)
+  int64_t updated_ms = 0;  // last applied
+  // newBest's baseline: the watched best when the trigger was last applied (null: none yet).
+  std::optional<double> baseline;
+};
+
+enum class FiringState { kPending, kDone, kFailed };
+// "PENDING", "DONE", "FAILED".
+const char* FiringStateName(FiringState s);
+
+// One firing of a trigger: claimed (kPending) before its action runs, then finished.
+struct TriggerFiring {
+  int64_t id = 0;
+  int64_t trigger_id = 0;
+  std::string trigger;  // the trigger's name (filled when read)
+  int64_t time_ms = 0;
+  std::optional<double> value, best;  // the evaluation's aggregate and best
+  std::string reason;                 // the evaluation's one line
+  std::string action;                 // "retrainTrial" or "submitStudy"
+  FiringState state = FiringState::kPending;
+  std::string result;  // what the action made (a study's name), or why it failed
+  int64_t finished_ms = 0;
+};
+
+// A point of a deployed model's metric (`hpt report`).
+struct ModelPoint {
+  std::string project;     // required
+  std::string experiment;  // may be empty
+  std::string model;       // may be empty
+  std::string metric;      // required
+  double value = 0;        // finite
+  int64_t time_ms = 0;     // 0: now
+};
+
+// Which model points ModelSeries returns: project and metric exactly; experiment and model
+// exactly when not empty (empty: any).
+struct ModelSeriesQuery {
+  std::string project, experiment, model, metric;
+  int64_t since_ms = 0;  // only points with time_ms > since_ms (0: from the start)
+  int64_t last_n = 0;    // only the last n points (by time, then insertion; 0: all)
+};
+
 class TrialStore {
  public:
   TrialStore() = default;
@@ -336,6 +385,40 @@ class TrialStore {
                                          int64_t finished_ms) = 0;
   virtual absl::Status RestoreTrialTimes(int64_t trial_id, int64_t created_ms, int64_t started_ms,
                                          int64_t finished_ms) = 0;
+  // ---- retraining triggers and deployed models' metrics ----
+  // Stores a trigger by name: a new one (id, applied_ms = updated_ms = now), or replaces the
+  // text, study text and baseline of the one with that name (keeping its id, applied_ms and
+  // firings, so its cooldown goes on). `*created` (may be null) says which. InvalidArgument for
+  // an empty name or text.
+  virtual absl::StatusOr<TriggerRecord> ApplyTrigger(const TriggerRecord& trigger,
+                                                     bool* created) = 0;
+  // NotFound when absent.
+  virtual absl::StatusOr<TriggerRecord> FindTrigger(const std::string& name) = 0;
+  // All triggers, by name.
+  virtual absl::StatusOr<std::vector<TriggerRecord>> ListTriggers() = 0;
+  // Deletes a trigger and its firings. NotFound when absent.
+  virtual absl::Status DeleteTrigger(const std::string& name) = 0;
+  // Records `firing` (state kPending) unless the trigger's last firing is less than
+  // `cooldown_ms` before firing.time_ms, all in one IMMEDIATE transaction: two engines (or one
+  // restarted) evaluating the same trigger thus fire it at most once per cooldown. Returns the
+  // stored firing, or nullopt when the cooldown refused it. NotFound for an unknown trigger;
+  // InvalidArgument for a negative cooldown or time.
+  virtual absl::StatusOr<std::optional<TriggerFiring>> ClaimFiring(const TriggerFiring& firing,
+                                                                   int64_t cooldown_ms) = 0;
+  // Ends a firing (kDone or kFailed) with its result, stamped now. NotFound for an unknown id;
+  // InvalidArgument for kPending.
+  virtual absl::Status FinishFiring(int64_t firing_id, FiringState state,
+                                    const std::string& result) = 0;
+  // Firings of one trigger (all triggers when 0), oldest first; the last `limit` (0: all).
+  // NotFound for an unknown trigger.
+  virtual absl::StatusOr<std::vector<TriggerFiring>> ListFirings(int64_t trigger_id, int limit) = 0;
+  // Stores deployed-model metric points in one transaction. InvalidArgument (nothing stored) for
+  // an empty project or metric, a non-finite value, a negative time, naming the point.
+  virtual absl::Status AppendModelMetrics(const std::vector<ModelPoint>& points) = 0;
+  // The points `query` selects, oldest first (by time, then insertion). InvalidArgument for an
+  // empty project or metric, or a negative since_ms / last_n.
+  virtual absl::StatusOr<std::vector<ModelPoint>> ModelSeries(const ModelSeriesQuery& query) = 0;
+
   // Events of a study, oldest first. NotFound for an unknown study.
   virtual absl::StatusOr<std::vector<Event>> ListEvents(int64_t study_id) = 0;
 };

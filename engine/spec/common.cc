@@ -5,6 +5,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -204,6 +206,80 @@ void ReadKubernetes(Sink* sink, const Field& field, const Field& trial_deadline,
       out->propagate_annotations.push_back(entry);
     }
   }
+}
+
+// The study names of spec.hpt.warmStart.studies (or of the short form's list).
+std::vector<std::string> ReadWarmStartStudies(Sink* sink, const Field& list) {
+  std::vector<std::string> out;
+  if (!list.node.IsSequence()) {
+    sink->Error(list.loc, list.path,
+                absl::StrCat("must be a list of study names, got ", Describe(list.node)));
+    return out;
+  }
+  std::vector<Field> items = ReadList(sink, list);
+  if (items.empty()) {
+    sink->Error(list.loc, list.path,
+                "must name at least one earlier study of the same tracker file; leave "
+                "warmStart out to start from scratch");
+  }
+  std::map<std::string, int> first_line;
+  for (const Field& item : items) {
+    if (!item.present || !item.node.IsScalar() || item.node.Scalar().empty()) {
+      sink->Error(
+          item.loc, item.path,
+          absl::StrCat("must be a study name, got ", item.present ? Describe(item.node) : "null"));
+      continue;
+    }
+    const std::string name = item.node.Scalar();
+    if (auto [it, inserted] = first_line.emplace(name, item.loc.line); !inserted) {
+      sink->Error(item.loc, item.path,
+                  absl::StrCat(Quote(name), " is listed more than once (first at line ", it->second,
+                               "); each study may be named once"));
+      continue;
+    }
+    out.push_back(name);
+  }
+  return out;
+}
+
+// spec.hpt.warmStart: {studies: [...], outOfSpace: drop|clip}, or the short form [a, b].
+void ReadWarmStart(Sink* sink, const Field& field, std::optional<WarmStartSpec>* out) {
+  if (!field) return;
+  const size_t errors_before = sink->diagnostics().size();
+  WarmStartSpec ws;
+  if (field.node.IsSequence()) {
+    ws.studies = ReadWarmStartStudies(sink, field);
+  } else if (!field.node.IsMap()) {
+    sink->Error(field.loc, field.path,
+                absl::StrCat("must be a map {studies, outOfSpace} or a list of study names, got ",
+                             Describe(field.node)));
+    return;
+  } else {
+    MapReader w(sink, field);
+    Field studies = w.Get("studies");
+    Field out_of_space = w.Get("outOfSpace");
+    w.ReportUnknown(true, "studies, outOfSpace");
+    if (Require(sink, studies, "the names of earlier studies of the same tracker file")) {
+      ws.studies = ReadWarmStartStudies(sink, studies);
+    }
+    if (std::optional<std::string> o = ReadString(sink, out_of_space)) {
+      if (*o == "drop") {
+        ws.out_of_space = WarmStartSpec::OutOfSpace::kDrop;
+      } else if (*o == "clip") {
+        ws.out_of_space = WarmStartSpec::OutOfSpace::kClip;
+      } else {
+        sink->Error(out_of_space.loc, out_of_space.path,
+                    absl::StrCat("must be drop (an old trial with a value outside the space is "
+                                 "left out; the default) or clip (the value moves to the nearest "
+                                 "feasible one), got ",
+                                 Quote(*o)));
+      }
+    }
+  }
+  for (size_t i = errors_before; i < sink->diagnostics().size(); ++i) {
+    if (sink->diagnostics()[i].severity == Diagnostic::Severity::kError) return;
+  }
+  *out = std::move(ws);
 }
 
 }  // namespace
@@ -422,10 +498,12 @@ void ReadHptExtensions(Sink* sink, const Field& hpt, ConfigMapFinder* finder, Hp
   Field files = h.Get("configMapFiles");
   Field kubernetes = h.Get("kubernetes");
   Field on_completion = h.Get("runningTrialsOnCompletion");
+  Field warm_start = h.Get("warmStart");
   h.ReportUnknown(true,
                   "local, seed, gpusPerTrial, trialDeadlineSeconds, configMapFiles, kubernetes, "
-                  "runningTrialsOnCompletion");
+                  "runningTrialsOnCompletion, warmStart");
   ReadKubernetes(sink, kubernetes, deadline, &out->kubernetes);
+  ReadWarmStart(sink, warm_start, &out->warm_start);
 
   if (local) {
     MapReader l(sink, local);

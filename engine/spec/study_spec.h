@@ -140,6 +140,17 @@ struct KubernetesSettings {
   bool Propagates(const std::string& key) const;
 };
 
+// `spec.hpt.warmStart`: earlier studies of the same tracker file whose finished trials feed this
+// study's sampler before its own trials (engine/warm_start.h has the mapping rules).
+struct WarmStartSpec {
+  // What happens to an old value outside the new space (out of [min, max], off the step grid, a
+  // discrete value not listed): kDrop leaves the old trial out; kClip moves the value to the
+  // nearest feasible one. A categorical value no longer listed is always dropped.
+  enum class OutOfSpace { kDrop, kClip };
+  std::vector<std::string> studies;  // study names, non-empty, distinct, not this study's own
+  OutOfSpace out_of_space = OutOfSpace::kDrop;
+};
+
 struct HptExtensions {
   std::optional<LocalOverride> local;
   std::optional<uint64_t> seed;       // the study's seed (default: derived from the name)
@@ -152,6 +163,7 @@ struct HptExtensions {
   // runningTrialsOnCompletion: Finish lets the trials still running when the study completes
   // (goal reached, budget spent) run to their end; Stop (the default) stops them, KILLED.
   bool finish_running_on_completion = false;
+  std::optional<WarmStartSpec> warm_start;  // spec.hpt.warmStart; nullopt: start from scratch
 };
 
 struct StudySpec {

@@ -10,6 +10,7 @@
 //
 // Not part of the public API: only engine/spec and engine/template (whose YamlToJson wraps
 // LoadYamlDocuments and ConvertYamlToJson) include this header.
+// engine/trigger also reads RetrainTrigger documents with it (and spec_internal::ReadTextFile).
 // Thread-compatible (no shared state).
 #ifndef HPT_ENGINE_SPEC_YAML_READER_H_
 #define HPT_ENGINE_SPEC_YAML_READER_H_

@@ -121,3 +121,21 @@ std::string ValueFromUnit(const ParameterSpec& p, double u) {
 }
 
 }  // namespace hpt::suggest::internal
+
+namespace hpt::suggest {
+
+std::optional<std::string> NearestGridValue(const ParameterSpec& p, double v) {
+  const std::optional<internal::Lattice> lattice = internal::NumericLattice(p);
+  if (!lattice) return std::nullopt;
+  const double x = std::clamp(v, p.min, p.max);
+  const double k = std::ceil((x - lattice->min) / lattice->step - 0.5);  // ties: the lower point
+  int64_t index = 0;
+  if (k >= static_cast<double>(lattice->count - 1)) {
+    index = lattice->count - 1;
+  } else if (k > 0) {
+    index = static_cast<int64_t>(k);
+  }
+  return internal::LatticeValue(p, *lattice, index);
+}
+
+}  // namespace hpt::suggest

@@ -57,5 +57,23 @@ TEST(NormalQuantileTest, MatchesKnownQuantiles) {
   EXPECT_TRUE(std::isfinite(NormalQuantile(1)));
 }
 
+// The public face of the lattice (warm start snaps old values with it): the nearest point as the
+// samplers print it.
+TEST(NearestGridValueTest, SnapsToThePointsSamplersPrint) {
+  const ParameterSpec i{.name = "i", .type = ParamType::kInt, .min = 1, .max = 10};
+  EXPECT_EQ(NearestGridValue(i, 3.5), "3");  // a tie goes to the lower point
+  EXPECT_EQ(NearestGridValue(i, 3.6), "4");
+  EXPECT_EQ(NearestGridValue(i, 20), "10");
+  EXPECT_EQ(NearestGridValue(i, -5), "1");
+  const ParameterSpec d{.name = "d", .type = ParamType::kDouble, .min = 0, .max = 1, .step = 0.1};
+  EXPECT_EQ(NearestGridValue(d, 0.25), "0.2");
+  EXPECT_EQ(NearestGridValue(d, 0.3), "0.3");  // 0.1 * 3 is 0.30000000000000004 in doubles
+  EXPECT_EQ(NearestGridValue(d, 0.71), "0.7");
+  EXPECT_EQ(NearestGridValue(ParameterSpec{.name = "u", .min = 0, .max = 1}, 0.5), std::nullopt);
+  EXPECT_EQ(NearestGridValue(
+                ParameterSpec{.name = "c", .type = ParamType::kCategorical, .list = {"a"}}, 0),
+            std::nullopt);
+}
+
 }  // namespace
 }  // namespace hpt::suggest::internal

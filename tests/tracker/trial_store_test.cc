@@ -975,6 +975,203 @@ TEST_F(TrialStoreTest, RankTrialsScopesParamsAndErrors) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(TrialStoreTest, TriggersApplyFindListDelete) {
+  Reopen();
+  bool created = false;
+  ASSERT_OK_AND_ASSIGN(TriggerRecord a, store_->ApplyTrigger({.name = "auc-drop",
+                                                              .spec_yaml = "kind: RetrainTrigger\n",
+                                                              .spec_path = "t.yaml",
+                                                              .study_yaml = "kind: Experiment\n",
+                                                              .baseline = 0.5},
+                                                             &created));
+  EXPECT_TRUE(created);
+  EXPECT_GT(a.id, 0);
+  EXPECT_EQ(a.applied_ms, a.updated_ms);
+  EXPECT_EQ(a.baseline, 0.5);
+  EXPECT_EQ(a.study_yaml, "kind: Experiment\n");
+  ASSERT_OK_AND_ASSIGN(
+      std::optional<TriggerFiring> fired,
+      store_->ClaimFiring(
+          {.trigger_id = a.id, .time_ms = 1000, .reason = "x", .action = "submitStudy"}, 0));
+  ASSERT_TRUE(fired.has_value());
+  // Applied again: same id and first time, new text, the firing kept.
+  ASSERT_OK_AND_ASSIGN(TriggerRecord b,
+                       store_->ApplyTrigger({.name = "auc-drop", .spec_yaml = "v2\n"}, &created));
+  EXPECT_FALSE(created);
+  EXPECT_EQ(b.id, a.id);
+  EXPECT_EQ(b.applied_ms, a.applied_ms);
+  EXPECT_GE(b.updated_ms, a.updated_ms);
+  EXPECT_EQ(b.spec_yaml, "v2\n");
+  EXPECT_EQ(b.study_yaml, "");
+  EXPECT_FALSE(b.baseline.has_value());
+  ASSERT_OK_AND_ASSIGN(std::vector<TriggerFiring> firings, store_->ListFirings(a.id, 0));
+  EXPECT_THAT(firings, SizeIs(1));
+  ASSERT_OK(store_->ApplyTrigger({.name = "another", .spec_yaml = "y\n"}, nullptr).status());
+  ASSERT_OK_AND_ASSIGN(std::vector<TriggerRecord> all, store_->ListTriggers());
+  ASSERT_THAT(all, SizeIs(2));
+  EXPECT_EQ(all[0].name, "another");
+  EXPECT_EQ(all[1].name, "auc-drop");
+
+  ASSERT_OK(store_->DeleteTrigger("auc-drop"));
+  EXPECT_EQ(store_->FindTrigger("auc-drop").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteTrigger("auc-drop").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListFirings(a.id, 0).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(std::vector<TriggerFiring> none, store_->ListFirings(0, 0));
+  EXPECT_THAT(none, IsEmpty());  // its firings went with it
+
+  EXPECT_EQ(store_->ApplyTrigger({.spec_yaml = "x"}, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ApplyTrigger({.name = "n"}, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ApplyTrigger({.name = "n", .spec_yaml = "x", .baseline = NAN}, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// The cooldown is the store's: claims are refused until the last firing + cooldown, also from
+// another store on the same file (a second engine, or this one after a restart).
+TEST_F(TrialStoreTest, FiringClaimsHoldTheCooldownAcrossStores) {
+  Reopen();
+  ASSERT_OK_AND_ASSIGN(TriggerRecord t,
+                       store_->ApplyTrigger({.name = "t", .spec_yaml = "x\n"}, nullptr));
+  auto claim = [&](TrialStore* store, int64_t time_ms) -> std::optional<int64_t> {
+    absl::StatusOr<std::optional<TriggerFiring>> f = store->ClaimFiring({.trigger_id = t.id,
+                                                                         .time_ms = time_ms,
+                                                                         .value = 0.8,
+                                                                         .best = 0.9,
+                                                                         .reason = "auc 0.8 < 0.85",
+                                                                         .action = "retrainTrial"},
+                                                                        /*cooldown_ms=*/1000);
+    EXPECT_TRUE(f.ok()) << f.status();
+    if (!f.ok() || !f->has_value()) return std::nullopt;
+    EXPECT_EQ((*f)->trigger, "t");
+    EXPECT_EQ((*f)->state, FiringState::kPending);
+    EXPECT_EQ((*f)->value, 0.8);
+    EXPECT_EQ((*f)->best, 0.9);
+    return (*f)->id;
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<TrialStore> other, OpenAt(path_));
+  const std::optional<int64_t> first = claim(store_.get(), 10'000);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_FALSE(claim(other.get(), 10'000).has_value());
+  EXPECT_FALSE(claim(other.get(), 10'999).has_value());
+  EXPECT_FALSE(claim(store_.get(), 10'500).has_value());
+  other.reset();
+  Reopen();  // a restart
+  EXPECT_FALSE(claim(store_.get(), 10'999).has_value());
+  const std::optional<int64_t> second = claim(store_.get(), 11'000);  // exactly at the end
+  ASSERT_TRUE(second.has_value());
+  EXPECT_FALSE(claim(store_.get(), 11'001).has_value());
+
+  ASSERT_OK(store_->FinishFiring(*first, FiringState::kDone, "fraud-hpo-retrain-1"));
+  ASSERT_OK(store_->FinishFiring(*second, FiringState::kFailed, "no study \"x\""));
+  ASSERT_OK_AND_ASSIGN(std::vector<TriggerFiring> all, store_->ListFirings(t.id, 0));
+  ASSERT_THAT(all, SizeIs(2));
+  EXPECT_EQ(all[0].id, *first);
+  EXPECT_EQ(all[0].state, FiringState::kDone);
+  EXPECT_EQ(all[0].result, "fraud-hpo-retrain-1");
+  EXPECT_GT(all[0].finished_ms, 0);
+  EXPECT_EQ(all[0].reason, "auc 0.8 < 0.85");
+  EXPECT_EQ(all[0].action, "retrainTrial");
+  EXPECT_EQ(all[1].state, FiringState::kFailed);
+  ASSERT_OK_AND_ASSIGN(std::vector<TriggerFiring> last, store_->ListFirings(0, 1));
+  ASSERT_THAT(last, SizeIs(1));
+  EXPECT_EQ(last[0].id, *second);
+
+  EXPECT_EQ(store_->FinishFiring(*first, FiringState::kPending, "").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->FinishFiring(999, FiringState::kDone, "").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ClaimFiring({.trigger_id = 999, .time_ms = 1}, 0).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ClaimFiring({.trigger_id = t.id, .time_ms = 1}, -1).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ListFirings(0, -1).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TrialStoreTest, ModelMetricsSeries) {
+  Reopen();
+  ASSERT_OK(store_->AppendModelMetrics({
+      {.project = "fraud",
+       .experiment = "prod",
+       .model = "v1",
+       .metric = "auc",
+       .value = 0.9,
+       .time_ms = 100},
+      {.project = "fraud",
+       .experiment = "prod",
+       .model = "v2",
+       .metric = "auc",
+       .value = 0.8,
+       .time_ms = 300},
+      {.project = "fraud",
+       .experiment = "dev",
+       .model = "v1",
+       .metric = "auc",
+       .value = 0.7,
+       .time_ms = 200},
+      {.project = "fraud",
+       .experiment = "prod",
+       .model = "v1",
+       .metric = "loss",
+       .value = 1,
+       .time_ms = 150},
+      {.project = "ads", .metric = "auc", .value = 0.5, .time_ms = 50},
+      {.project = "fraud",
+       .experiment = "prod",
+       .model = "v1",
+       .metric = "auc",
+       .value = 0.85,
+       .time_ms = 300},  // same time as v2's: insertion order after it
+  }));
+  auto values = [&](ModelSeriesQuery q) {
+    std::vector<double> out;
+    absl::StatusOr<std::vector<ModelPoint>> s = store_->ModelSeries(q);
+    EXPECT_TRUE(s.ok()) << s.status();
+    if (s.ok()) {
+      for (const ModelPoint& p : *s) out.push_back(p.value);
+    }
+    return out;
+  };
+  EXPECT_THAT(values({.project = "fraud", .metric = "auc"}), ElementsAre(0.9, 0.7, 0.8, 0.85));
+  EXPECT_THAT(values({.project = "fraud", .experiment = "prod", .metric = "auc"}),
+              ElementsAre(0.9, 0.8, 0.85));
+  EXPECT_THAT(values({.project = "fraud", .model = "v1", .metric = "auc"}),
+              ElementsAre(0.9, 0.7, 0.85));
+  EXPECT_THAT(values({.project = "fraud", .metric = "auc", .since_ms = 100}),
+              ElementsAre(0.7, 0.8, 0.85));
+  EXPECT_THAT(values({.project = "fraud", .metric = "auc", .last_n = 2}), ElementsAre(0.8, 0.85));
+  EXPECT_THAT(values({.project = "nope", .metric = "auc"}), IsEmpty());
+  ASSERT_OK_AND_ASSIGN(std::vector<ModelPoint> one,
+                       store_->ModelSeries({.project = "ads", .metric = "auc"}));
+  ASSERT_THAT(one, SizeIs(1));
+  EXPECT_EQ(one[0].experiment, "");
+  EXPECT_EQ(one[0].time_ms, 50);
+  // Time 0 is now.
+  ASSERT_OK(store_->AppendModelMetrics({{.project = "p", .metric = "m", .value = 1}}));
+  ASSERT_OK_AND_ASSIGN(std::vector<ModelPoint> now,
+                       store_->ModelSeries({.project = "p", .metric = "m"}));
+  ASSERT_THAT(now, SizeIs(1));
+  EXPECT_GT(now[0].time_ms, 1'700'000'000'000);
+
+  // A bad point anywhere stores nothing of the call.
+  absl::Status bad = store_->AppendModelMetrics(
+      {{.project = "q", .metric = "m", .value = 1}, {.project = "q", .metric = "m", .value = NAN}});
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Msg(bad), "model metric point 1 (\"m\") has value nan; values must be finite");
+  EXPECT_THAT(values({.project = "q", .metric = "m"}), IsEmpty());
+  EXPECT_EQ(Msg(store_->AppendModelMetrics({{.metric = "m"}})),
+            "model metric point 0 has no project");
+  EXPECT_EQ(Msg(store_->AppendModelMetrics({{.project = "p"}})),
+            "model metric point 0 has no metric name");
+  EXPECT_EQ(store_->AppendModelMetrics({{.project = "p", .metric = "m", .time_ms = -1}}).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ModelSeries({.project = "p"}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ModelSeries({.project = "p", .metric = "m", .last_n = -1}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(TrialStoreTest, DeleteMetrics) {
   Reopen();
   const int64_t study = MakeStudy("s");
@@ -1308,7 +1505,7 @@ TEST_F(TrialStoreTest, AVersion1FileOpensAndKeepsItsData) {
   Reopen();
   {
     RawDb raw(path_);
-    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "3");
+    EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "4");
     EXPECT_EQ(raw.Query("SELECT count(*) FROM metrics"), "6");
     // Migration 3 summarized the old points: (trial 1: loss, acc), (trial 2: loss).
     EXPECT_EQ(raw.Query("SELECT count(*) FROM metric_summaries"), "3");
@@ -1341,7 +1538,7 @@ TEST_F(TrialStoreTest, AVersion1FileOpensAndKeepsItsData) {
   // Opening again changes nothing.
   Reopen();
   EXPECT_THAT(History(1), SizeIs(5));
-  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM schema_version"), "3");
+  EXPECT_EQ(RawDb(path_).Query("SELECT count(*) FROM schema_version"), "4");
 }
 
 TEST_F(TrialStoreTest, DeletingATrialDeletesItsMetrics) {
@@ -1580,8 +1777,8 @@ TEST_F(TrialStoreTest, MigrationsAreIdempotentAndTheFileIsWal) {
   }
   store_.reset();
   RawDb raw(path_);
-  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "3");
-  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "3");
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM schema_version"), "4");
+  EXPECT_EQ(raw.Query("SELECT MAX(version) FROM schema_version"), "4");
   EXPECT_EQ(raw.Query("PRAGMA application_id"), std::to_string(0x48505431));
   EXPECT_EQ(raw.Query("PRAGMA journal_mode"), "wal");
   EXPECT_EQ(raw.Query("SELECT count(*) FROM studies"), "3");

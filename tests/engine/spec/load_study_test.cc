@@ -1465,7 +1465,7 @@ TEST(LoadStudyHpt, StrictKeysAndValues) {
   EXPECT_TRUE(HasError(r, "spec.hpt.retries", 14, 5,
                        "unknown key \"retries\"; allowed keys: local, seed, gpusPerTrial, "
                        "trialDeadlineSeconds, configMapFiles, kubernetes, "
-                       "runningTrialsOnCompletion"));
+                       "runningTrialsOnCompletion, warmStart"));
   EXPECT_TRUE(HasError(r, "spec.hpt.runningTrialsOnCompletion", 15, 32,
                        "must be Stop (running trials are stopped when the study completes; the "
                        "default) or Finish (they run to their end), got \"finish\""));
@@ -1491,6 +1491,119 @@ TEST(LoadStudyHpt, V1alpha1TakesItToo) {
   ASSERT_TRUE(r.spec->hpt.local.has_value());
   EXPECT_EQ(r.spec->hpt.local->command, std::vector<std::string>{"./train"});
   EXPECT_EQ(r.spec->hpt.local->working_dir, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// spec.hpt.warmStart
+
+TEST(LoadStudyHptWarmStart, LongForm) {
+  Loaded r = LoadText(ExpWith(R"(  hpt:
+    warmStart:
+      studies: [fraud-hpo, fraud-hpo-2]
+      outOfSpace: clip
+)"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  EXPECT_THAT(r.diags, SizeIs(0)) << Dump(r.diags);
+  ASSERT_TRUE(r.spec->hpt.warm_start.has_value());
+  EXPECT_EQ(r.spec->hpt.warm_start->studies,
+            (std::vector<std::string>{"fraud-hpo", "fraud-hpo-2"}));
+  EXPECT_EQ(r.spec->hpt.warm_start->out_of_space, WarmStartSpec::OutOfSpace::kClip);
+
+  Loaded drop = LoadText(ExpWith("  hpt:\n    warmStart: {studies: [a], outOfSpace: drop}\n"));
+  ASSERT_TRUE(drop.spec.ok()) << drop.spec.status() << Dump(drop.diags);
+  EXPECT_EQ(drop.spec->hpt.warm_start->studies, std::vector<std::string>{"a"});
+  EXPECT_EQ(drop.spec->hpt.warm_start->out_of_space, WarmStartSpec::OutOfSpace::kDrop);
+}
+
+TEST(LoadStudyHptWarmStart, ShortFormTakesTheDefaults) {
+  Loaded r = LoadText(ExpWith("  hpt:\n    warmStart: [old-study]\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  ASSERT_TRUE(r.spec->hpt.warm_start.has_value());
+  EXPECT_EQ(r.spec->hpt.warm_start->studies, std::vector<std::string>{"old-study"});
+  EXPECT_EQ(r.spec->hpt.warm_start->out_of_space, WarmStartSpec::OutOfSpace::kDrop);
+
+  Loaded map = LoadText(ExpWith("  hpt:\n    warmStart:\n      studies: [b]\n"));
+  ASSERT_TRUE(map.spec.ok()) << map.spec.status() << Dump(map.diags);
+  EXPECT_EQ(map.spec->hpt.warm_start->out_of_space, WarmStartSpec::OutOfSpace::kDrop);
+}
+
+TEST(LoadStudyHptWarmStart, AbsentOrNullIsNoWarmStart) {
+  Loaded absent = LoadText(Exp());
+  ASSERT_TRUE(absent.spec.ok()) << absent.spec.status();
+  EXPECT_FALSE(absent.spec->hpt.warm_start.has_value());
+  Loaded null = LoadText(ExpWith("  hpt:\n    warmStart:\n"));
+  ASSERT_TRUE(null.spec.ok()) << null.spec.status() << Dump(null.diags);
+  EXPECT_FALSE(null.spec->hpt.warm_start.has_value());
+}
+
+TEST(LoadStudyHptWarmStart, V1alpha1TakesItToo) {
+  Loaded r = LoadText(AlphaWith("  hpt:\n    warmStart: {studies: [old-job], outOfSpace: clip}\n"));
+  ASSERT_TRUE(r.spec.ok()) << r.spec.status() << Dump(r.diags);
+  ASSERT_TRUE(r.spec->hpt.warm_start.has_value());
+  EXPECT_EQ(r.spec->hpt.warm_start->studies, std::vector<std::string>{"old-job"});
+  EXPECT_EQ(r.spec->hpt.warm_start->out_of_space, WarmStartSpec::OutOfSpace::kClip);
+  // The study's own name is allowed: the run is stored as job-2 and reads the stored job.
+  Loaded self = LoadText(AlphaWith("  hpt:\n    warmStart: [job]\n"));
+  ASSERT_TRUE(self.spec.ok()) << self.spec.status() << Dump(self.diags);
+  EXPECT_EQ(self.spec->hpt.warm_start->studies, std::vector<std::string>{"job"});
+}
+
+TEST(LoadStudyHptWarmStart, BadShapes) {
+  Loaded scalar = LoadText(ExpWith("  hpt:\n    warmStart: fraud-hpo\n"));
+  EXPECT_EQ(scalar.spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(HasError(scalar, "spec.hpt.warmStart", 7, 16,
+                       "must be a map {studies, outOfSpace} or a list of study names, got "
+                       "\"fraud-hpo\""));
+  EXPECT_THAT(Errors(scalar), SizeIs(1)) << Dump(scalar.diags);
+
+  Loaded empty = LoadText(ExpWith("  hpt:\n    warmStart: []\n"));
+  EXPECT_TRUE(HasError(empty, "spec.hpt.warmStart", 7, 16,
+                       "must name at least one earlier study of the same tracker file; leave "
+                       "warmStart out to start from scratch"));
+  EXPECT_FALSE(empty.spec.ok());
+
+  Loaded no_studies = LoadText(ExpWith("  hpt:\n    warmStart:\n      outOfSpace: clip\n"));
+  EXPECT_TRUE(HasError(no_studies, "spec.hpt.warmStart.studies", 7, 5,
+                       "is required (the names of earlier studies of the same tracker file)"));
+  EXPECT_THAT(Errors(no_studies), SizeIs(1)) << Dump(no_studies.diags);
+
+  Loaded studies_scalar = LoadText(ExpWith("  hpt:\n    warmStart:\n      studies: a\n"));
+  EXPECT_TRUE(HasError(studies_scalar, "spec.hpt.warmStart.studies", 8, 16,
+                       "must be a list of study names, got \"a\""));
+}
+
+TEST(LoadStudyHptWarmStart, BadEntriesAndValues) {
+  Loaded r = LoadText(ExpWith(R"(  hpt:
+    warmStart:
+      studies:
+        - fraud-hpo
+        - {name: x}
+        - ""
+        -
+        - exp
+        - fraud-hpo
+      outOfSpace: nearest
+      mode: clip
+)"));
+  EXPECT_EQ(r.spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(
+      HasError(r, "spec.hpt.warmStart.studies[1]", 10, 11, "must be a study name, got a map"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.warmStart.studies[2]", 11, 11,
+                       "must be a study name, got the string \"\""));
+  // An empty item is placed at its list (yaml-cpp marks it at the token after it).
+  EXPECT_TRUE(HasError(r, "spec.hpt.warmStart.studies[3]", 9, 9, "must be a study name, got null"));
+  // [4] is the study's own name: allowed (a rerun reads the stored study of that name).
+  EXPECT_FALSE(HasError(r, "spec.hpt.warmStart.studies[4]", 13, 11, "exp"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.warmStart.studies[5]", 14, 11,
+                       "\"fraud-hpo\" is listed more than once (first at line 9); each study "
+                       "may be named once"));
+  EXPECT_TRUE(HasError(r, "spec.hpt.warmStart.outOfSpace", 15, 19,
+                       "must be drop (an old trial with a value outside the space is left out; "
+                       "the default) or clip (the value moves to the nearest feasible one), got "
+                       "\"nearest\""));
+  EXPECT_TRUE(HasError(r, "spec.hpt.warmStart.mode", 16, 7,
+                       "unknown key \"mode\"; allowed keys: studies, outOfSpace"));
+  EXPECT_THAT(Errors(r), SizeIs(6)) << Dump(r.diags);
 }
 
 // ---------------------------------------------------------------------------------------------
