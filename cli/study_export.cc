@@ -13,6 +13,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
@@ -582,6 +584,12 @@ absl::StatusOr<tracker::StudyRecord> ImportStudyExport(tracker::TrialStore* stor
   }
   if (!created.ok()) return created.status();
   const int64_t study_id = created->id;
+  // A study exported while it ran is a copy: whatever runs its trials runs them elsewhere, and an
+  // hptd on this file must not take it up (it would run them again). It is stored stopped, its
+  // unfinished trials killed; `hpt resume` runs it again.
+  const bool was_running = s.state == StudyState::kRunning;
+  constexpr char kImportedWhileRunning[] = "ImportedWhileRunning";
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
 
   std::map<std::string, int64_t> ids;
   absl::Status status;
@@ -620,13 +628,18 @@ absl::StatusOr<tracker::StudyRecord> ImportStudyExport(tracker::TrialStore* stor
       if (a > 1) status = store->SetTrialState(trial->id, TrialState::kPending, "", "");
       if (status.ok()) status = store->SetTrialState(trial->id, TrialState::kRunning, "", "");
     }
-    const bool untouched =
-        t.state == TrialState::kPending && t.attempt == 0 && t.reason.empty() && t.message.empty();
-    if (status.ok() && !untouched) {
+    const bool killed_here = was_running && !tracker::IsTerminal(t.state);
+    const bool untouched = !killed_here && t.state == TrialState::kPending && t.attempt == 0 &&
+                           t.reason.empty() && t.message.empty();
+    if (status.ok() && killed_here) {
+      status = store->SetTrialState(trial->id, TrialState::kKilled, kImportedWhileRunning,
+                                    "the study was exported while this trial ran");
+    } else if (status.ok() && !untouched) {
       status = store->SetTrialState(trial->id, t.state, t.reason, t.message, t.objective);
     }
     if (status.ok()) {
-      status = store->RestoreTrialTimes(trial->id, t.created_ms, t.started_ms, t.finished_ms);
+      status = store->RestoreTrialTimes(trial->id, t.created_ms, t.started_ms,
+                                        killed_here ? now_ms : t.finished_ms);
     }
     if (!status.ok() && status.message().substr(0, where.size()) != where) {
       status = absl::Status(status.code(), where + std::string(status.message()));
@@ -649,10 +662,21 @@ absl::StatusOr<tracker::StudyRecord> ImportStudyExport(tracker::TrialStore* stor
       status = absl::Status(status.code(), absl::StrCat("events[", i, "]: ", status.message()));
     }
   }
-  if (status.ok() && (s.state != StudyState::kCreated || !s.reason.empty() || !s.message.empty())) {
+  if (status.ok() && was_running) {
+    status = store->SetStudyState(study_id, StudyState::kFailed, kImportedWhileRunning,
+                                  "exported while running; `hpt resume` runs it again");
+    if (status.ok()) {
+      status = store->AddEvent(study_id, 0, kImportedWhileRunning,
+                               "imported from an export taken while the study ran: stopped, its "
+                               "unfinished trials killed");
+    }
+  } else if (status.ok() &&
+             (s.state != StudyState::kCreated || !s.reason.empty() || !s.message.empty())) {
     status = store->SetStudyState(study_id, s.state, s.reason, s.message);
   }
-  if (status.ok()) status = store->RestoreStudyTimes(study_id, s.created_ms, s.finished_ms);
+  if (status.ok()) {
+    status = store->RestoreStudyTimes(study_id, s.created_ms, was_running ? now_ms : s.finished_ms);
+  }
   if (!status.ok()) {
     // Leave nothing half-imported behind.
     if (absl::Status undo = store->DeleteStudy(study_id); !undo.ok()) {

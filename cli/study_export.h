@@ -95,7 +95,10 @@ absl::Status RenameStudyExport(const std::string& name, StudyExport* e);
 // Creates the study in `store` as `e` describes it: the study and trials with their parameters,
 // seeds, states, reasons, messages, objectives and attempts, every metric point (name, step,
 // value, time), the events (kind, message, time) in their order, and the study's and trials'
-// own times (created/started/finished; TrialStore::Restore*Times). Nothing is left
+// own times (created/started/finished; TrialStore::Restore*Times). A study exported while it
+// RUNNING is stored stopped instead (FAILED, reason ImportedWhileRunning, an event saying so),
+// its PENDING and RUNNING trials KILLED: the copy must not be taken up by an hptd on `store`
+// while its trials run elsewhere; `hpt resume` runs it again. Nothing is left
 // behind when it fails: the partly created study is deleted. AlreadyExists when the study's name
 // or a trial's name is taken in `store` (the message says which and suggests --name);
 // InvalidArgument for what the store refuses; Unavailable when the file is locked.

@@ -203,12 +203,22 @@ void TriggerManager::Loop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
+      // Until the interval ends, or earlier when a schedule comes due or a cooldown ends.
+      absl::Duration wait = options_.interval;
+      const int64_t now = NowMs();
+      for (const auto& [name, last] : last_) {
+        const trigger::Decision& d = last.first;
+        int64_t due = 0;
+        if (d.next_due_ms) due = std::max(*d.next_due_ms, d.next_eligible_ms);
+        if (d.cooling_down) due = std::max(due, d.next_eligible_ms);
+        if (due > now) wait = std::min(wait, absl::Milliseconds(due - now));
+      }
       mu_.AwaitWithTimeout(absl::Condition(
                                +[](TriggerManager* m) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m->mu_) {
                                  return m->wake_ || m->stop_;
                                },
                                this),
-                           options_.interval);
+                           wait);
       if (stop_) return;
       wake_ = false;
     }

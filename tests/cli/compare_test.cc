@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "cli/sparkline.h"
 #include "cli/study_export.h"
 #include "gmock/gmock.h"
@@ -200,6 +201,34 @@ TEST_F(StudyExportTest, RoundTripUnderTheSameName) {
   EXPECT_EQ(killed->started_ms, 0);
   EXPECT_GT(killed->finished_ms, 0);
   EXPECT_EQ(killed->token_hash, "");
+}
+
+// An export taken while the study ran imports stopped, so that no hptd takes the copy up.
+TEST_F(StudyExportTest, ARunningStudyImportsStoppedWithItsUnfinishedTrialsKilled) {
+  const StudyRecord s = MakeStudy();
+  ASSERT_TRUE(source_->SetStudyState(s.id, StudyState::kRunning, "ExperimentRunning", "").ok());
+  absl::StatusOr<StudyExport> e = ReadStudyExport(source_.get(), *source_->GetStudy(s.id));
+  ASSERT_TRUE(e.ok()) << e.status();
+  absl::StatusOr<StudyRecord> imported = ImportStudyExport(target_.get(), *e);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->state, StudyState::kFailed);
+  EXPECT_EQ(imported->reason, "ImportedWhileRunning");
+  EXPECT_GT(imported->finished_ms, 0);
+  absl::StatusOr<std::vector<TrialRecord>> trials = target_->ListTrials(imported->id);
+  ASSERT_TRUE(trials.ok());
+  std::vector<std::string> states;
+  for (const TrialRecord& t : *trials) {
+    states.push_back(absl::StrCat(tracker::TrialStateName(t.state), " ", t.reason));
+  }
+  EXPECT_EQ(states, (std::vector<std::string>{"SUCCEEDED Done", "KILLED ImportedWhileRunning",
+                                               "KILLED Stopped",
+                                               "KILLED ImportedWhileRunning"}));
+  EXPECT_EQ(trials->at(1).attempt, 1);  // its attempt is kept
+  EXPECT_GT(trials->at(1).finished_ms, 0);
+  absl::StatusOr<std::vector<tracker::Event>> events = target_->ListEvents(imported->id);
+  ASSERT_TRUE(events.ok());
+  ASSERT_FALSE(events->empty());
+  EXPECT_EQ(events->back().kind, "ImportedWhileRunning");
 }
 
 TEST_F(StudyExportTest, RenameRenamesTrialsAndEvents) {
