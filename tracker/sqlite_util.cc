@@ -49,15 +49,19 @@ absl::StatusCode SqliteStatusCode(int rc) {
 
 // ---- Stmt ----
 
-Stmt::Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_), bind_rc_(other.bind_rc_) {
+Stmt::Stmt(Stmt&& other) noexcept
+    : db_(other.db_), stmt_(other.stmt_), owned_(other.owned_), bind_rc_(other.bind_rc_) {
   other.stmt_ = nullptr;
 }
 
 Stmt::~Stmt() {
-  if (stmt_ != nullptr) {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
+  if (stmt_ == nullptr) return;
+  if (owned_) {
+    sqlite3_finalize(stmt_);
+    return;
   }
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
 }
 
 Stmt& Stmt::BindInt(int index, int64_t value) {
@@ -165,12 +169,14 @@ absl::Status Db::Exec(const char* sql) {
 absl::StatusOr<Stmt> Db::Prepare(const char* sql) {
   auto it = cache_.find(absl::string_view(sql));
   if (it != cache_.end()) return Stmt(this, it->second);
+  const bool cached = cache_.size() < kMaxCachedStatements;
   sqlite3_stmt* stmt = nullptr;
-  int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  int rc = sqlite3_prepare_v3(db_, sql, -1, cached ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
     return Error(rc, absl::StrCat("preparing \"", sql, "\""));
   }
+  if (!cached) return Stmt(this, stmt, /*owned=*/true);
   cache_.emplace(sql, stmt);
   return Stmt(this, stmt);
 }

@@ -45,7 +45,8 @@ class Db;
 // implicit read transaction a SELECT holds; keep a Stmt no longer than needed.
 class Stmt {
  public:
-  Stmt(Db* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  // `owned`: the statement is not in the Db's cache; this Stmt finalizes it.
+  Stmt(Db* db, sqlite3_stmt* stmt, bool owned = false) : db_(db), stmt_(stmt), owned_(owned) {}
   Stmt(Stmt&& other) noexcept;
   Stmt& operator=(Stmt&&) = delete;
   Stmt(const Stmt&) = delete;
@@ -85,6 +86,7 @@ class Stmt {
 
   Db* db_;
   sqlite3_stmt* stmt_;
+  bool owned_ = false;
   int bind_rc_ = 0;  // first failed bind, 0 (SQLITE_OK) if none
 };
 
@@ -106,8 +108,14 @@ class Db {
   // Runs one or more ';'-separated statements without parameters or results.
   absl::Status Exec(const char* sql);
   // Returns the cached prepared statement for `sql` (prepared on first use). Only one Stmt per
-  // distinct SQL text may be alive at a time.
+  // distinct SQL text may be alive at a time. The cache holds at most kMaxCachedStatements texts:
+  // beyond that (SQL built from filters has one text per filter shape), a text not yet cached is
+  // prepared for this Stmt alone and finalized with it, so that a long-running process serving
+  // arbitrary filters keeps bounded memory.
+  static constexpr size_t kMaxCachedStatements = 256;
   absl::StatusOr<Stmt> Prepare(const char* sql);
+  // Statements in the cache.
+  size_t CachedStatements() const { return cache_.size(); }
   // Prepare(sql) with `args` bound by Stmt::BindAll: db.Prepare("... WHERE id = ?1", id).
   template <typename Arg, typename... Args>
   absl::StatusOr<Stmt> Prepare(const char* sql, const Arg& arg, const Args&... args);

@@ -221,8 +221,7 @@ TEST_F(StudyExportTest, ARunningStudyImportsStoppedWithItsUnfinishedTrialsKilled
     states.push_back(absl::StrCat(tracker::TrialStateName(t.state), " ", t.reason));
   }
   EXPECT_EQ(states, (std::vector<std::string>{"SUCCEEDED Done", "KILLED ImportedWhileRunning",
-                                               "KILLED Stopped",
-                                               "KILLED ImportedWhileRunning"}));
+                                              "KILLED Stopped", "KILLED ImportedWhileRunning"}));
   EXPECT_EQ(trials->at(1).attempt, 1);  // its attempt is kept
   EXPECT_GT(trials->at(1).finished_ms, 0);
   absl::StatusOr<std::vector<tracker::Event>> events = target_->ListEvents(imported->id);

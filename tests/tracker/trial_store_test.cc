@@ -26,6 +26,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tracker/sqlite_util.h"
 
 namespace hpt::tracker {
 namespace {
@@ -1170,6 +1171,34 @@ TEST_F(TrialStoreTest, ModelMetricsSeries) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->ModelSeries({.project = "p", .metric = "m", .last_n = -1}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// The statement cache is bounded: past kMaxCachedStatements texts, statements are prepared for
+// one use and finalized with it (a long-running hptd answering arbitrary filters).
+TEST_F(TrialStoreTest, StatementCacheIsBounded) {
+  absl::StatusOr<std::unique_ptr<sqlite::Db>> db =
+      sqlite::Db::Open(path_, sqlite::Db::Mode::kReadWriteCreate, 1000);
+  ASSERT_TRUE(db.ok()) << db.status();
+  const size_t limit = sqlite::Db::kMaxCachedStatements;
+  for (size_t i = 0; i < limit + 50; ++i) {
+    const std::string sql = absl::StrCat("SELECT ?1 + ", i);
+    absl::StatusOr<sqlite::Stmt> st = (*db)->Prepare(sql.c_str(), int64_t{1});
+    ASSERT_TRUE(st.ok()) << st.status();
+    absl::StatusOr<bool> row = st->Step();
+    ASSERT_TRUE(row.ok() && *row);
+    EXPECT_EQ(st->ColumnInt(0), static_cast<int64_t>(i) + 1);
+  }
+  EXPECT_EQ((*db)->CachedStatements(), limit);
+  // A cached text is reused, and an uncached one can run again (prepared anew).
+  for (size_t i : {size_t{0}, limit + 10}) {
+    const std::string sql = absl::StrCat("SELECT ?1 + ", i);
+    absl::StatusOr<sqlite::Stmt> st = (*db)->Prepare(sql.c_str(), int64_t{2});
+    ASSERT_TRUE(st.ok()) << st.status();
+    absl::StatusOr<bool> row = st->Step();
+    ASSERT_TRUE(row.ok() && *row);
+    EXPECT_EQ(st->ColumnInt(0), static_cast<int64_t>(i) + 2);
+  }
+  EXPECT_EQ((*db)->CachedStatements(), limit);
 }
 
 TEST_F(TrialStoreTest, DeleteMetrics) {
