@@ -103,9 +103,35 @@ int UpdateStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOpt
 // Asks first on a terminal (unless --yes); without a terminal --yes is required (exit 2).
 int DeleteStudy(const GlobalOptions& g, const RemoteOptions& r, const ControlOptions& o);
 
+// hpt trigger apply / list / delete / history / evaluate and hpt report: hptd's retraining
+// triggers (cli/trigger.cc, docs/triggers.md).
+struct TriggerOptions {
+  std::string file;              // apply: the RetrainTrigger YAML
+  std::string name;              // delete (required), history (empty: every trigger)
+  int limit = 0;                 // history: the last this many firings (0 = all)
+  std::string format = "table";  // list, history: table | json | csv
+};
+struct ReportOptions {
+  std::string project;  // required
+  std::string experiment, model;
+  std::optional<int64_t> time_ms;    // --time: Unix milliseconds (default now)
+  std::vector<std::string> metrics;  // NAME=VALUE, in command-line order
+};
+// Loads the file here first (errors and warnings with file:line:column on stderr; errors exit
+// 1), reads action.submitStudy.file when it names one, then applies it to hptd.
+int ApplyTrigger(const GlobalOptions& g, const RemoteOptions& r, const TriggerOptions& o);
+int ListTriggers(const GlobalOptions& g, const RemoteOptions& r, const TriggerOptions& o);
+int DeleteTrigger(const GlobalOptions& g, const RemoteOptions& r, const TriggerOptions& o);
+int TriggerHistory(const GlobalOptions& g, const RemoteOptions& r, const TriggerOptions& o);
+// Evaluates every trigger now and prints the firings made.
+int EvaluateTriggers(const GlobalOptions& g, const RemoteOptions& r);
+// Sends deployed-model metric points: exit 2 for a malformed NAME=VALUE, 1 when hptd refuses.
+int Report(const GlobalOptions& g, const RemoteOptions& r, const ReportOptions& o);
+
 int Run(const GlobalOptions& g, const RunOptions& o);
 int Validate(const std::vector<std::string>& files);
-int Render(const std::string& study, int trials);
+// The first `trials` trials' manifests; a warm-started study suggests from its sources in --db.
+int Render(const GlobalOptions& g, const std::string& study, int trials);
 // One study's leaderboard (PrintLeaderboard), or, when any option of the cross-study leaderboard
 // is given or the file holds several studies and none is named, RankedLeaderboard.
 int Leaderboard(const GlobalOptions& g, const QueryOptions& q);

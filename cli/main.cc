@@ -12,6 +12,9 @@
 //   hpt suggest --algorithm random     ask/tell over JSON lines on stdin/stdout (any harness)
 //   hpt submit study.yaml --watch      run a study in hptd and follow it (status, watch, stop,
 //                                      resume, update: the same study in hptd)
+//   hpt trigger apply trigger.yaml     a retraining trigger in hptd (list, delete, history,
+//                                      evaluate); hpt report --project P auc=0.93: a deployed
+//                                      model's metric for the triggers
 #include <unistd.h>
 
 #include <csignal>
@@ -238,6 +241,47 @@ int main(int argc, char** argv) {
   delete_cmd->add_flag("--yes,-y", control.yes, "do not ask (required without a terminal)");
   add_remote(delete_cmd);
 
+  // retraining triggers (docs/triggers.md)
+  hpt::cli::TriggerOptions trig;
+  CLI::App* trigger_cmd =
+      app.add_subcommand("trigger", "retraining triggers in hptd (docs/triggers.md)");
+  trigger_cmd->require_subcommand(1);
+  CLI::App* tapply_cmd = trigger_cmd->add_subcommand(
+      "apply", "check a RetrainTrigger file here, then create or replace it in hptd");
+  tapply_cmd->add_option("file", trig.file, "RetrainTrigger YAML")->required();
+  add_remote(tapply_cmd);
+  CLI::App* tlist_cmd = trigger_cmd->add_subcommand(
+      "list", "the triggers: what each watches, its last value and its last firing");
+  tlist_cmd->add_option("--format", trig.format, "table | json | csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->default_val("table");
+  add_remote(tlist_cmd);
+  CLI::App* tdelete_cmd = trigger_cmd->add_subcommand("delete", "delete a trigger and its history");
+  tdelete_cmd->add_option("name", trig.name, "trigger name")->required();
+  add_remote(tdelete_cmd);
+  CLI::App* thistory_cmd = trigger_cmd->add_subcommand(
+      "history", "the firings of a trigger (of every trigger without a name), oldest first");
+  thistory_cmd->add_option("name", trig.name, "trigger name (default: every trigger)");
+  thistory_cmd->add_option("--limit", trig.limit, "only the last N firings (0 = all)")
+      ->default_val(0);
+  thistory_cmd->add_option("--format", trig.format, "table | json | csv")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->default_val("table");
+  add_remote(thistory_cmd);
+  CLI::App* tevaluate_cmd = trigger_cmd->add_subcommand(
+      "evaluate", "evaluate every trigger now and print the firings made");
+  add_remote(tevaluate_cmd);
+  hpt::cli::ReportOptions report;
+  CLI::App* report_cmd = app.add_subcommand(
+      "report", "send a deployed model's metric points to hptd's triggers: NAME=VALUE ...");
+  report_cmd->add_option("--project", report.project, "the model's project")->required();
+  report_cmd->add_option("--experiment", report.experiment, "the model's experiment");
+  report_cmd->add_option("--model", report.model, "the model's name");
+  report_cmd->add_option("--time", report.time_ms,
+                         "when the points were measured, Unix milliseconds (default now)");
+  report_cmd->add_option("metrics", report.metrics, "NAME=VALUE, e.g. auc=0.93")->required();
+  add_remote(report_cmd);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -247,7 +291,7 @@ int main(int argc, char** argv) {
 
   if (*run_cmd) return hpt::cli::Run(g, run);
   if (*validate_cmd) return hpt::cli::Validate(validate_files);
-  if (*render_cmd) return hpt::cli::Render(render_study, render_trials);
+  if (*render_cmd) return hpt::cli::Render(g, render_study, render_trials);
   if (*lb_cmd) return hpt::cli::Leaderboard(g, q);
   if (*trials_cmd) return hpt::cli::Trials(g, q);
   if (*show_cmd) return hpt::cli::Show(g, q);
@@ -264,5 +308,11 @@ int main(int argc, char** argv) {
   if (*resume_cmd) return hpt::cli::ResumeStudy(g, remote, control);
   if (*update_cmd) return hpt::cli::UpdateStudy(g, remote, control);
   if (*delete_cmd) return hpt::cli::DeleteStudy(g, remote, control);
+  if (*tapply_cmd) return hpt::cli::ApplyTrigger(g, remote, trig);
+  if (*tlist_cmd) return hpt::cli::ListTriggers(g, remote, trig);
+  if (*tdelete_cmd) return hpt::cli::DeleteTrigger(g, remote, trig);
+  if (*thistory_cmd) return hpt::cli::TriggerHistory(g, remote, trig);
+  if (*tevaluate_cmd) return hpt::cli::EvaluateTriggers(g, remote);
+  if (*report_cmd) return hpt::cli::Report(g, remote, report);
   return 2;
 }

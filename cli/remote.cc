@@ -1,5 +1,7 @@
 // hpt submit / status / watch / stop / resume / update / delete: the CLI side of hptd's
 // StudyService.
+#include "cli/remote.h"
+
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
@@ -41,7 +43,6 @@ const char* StateName(hpt::v1::StudyState s) {
   }
 }
 
-// A connection to hptd's StudyService, with the admin token when one is configured.
 // The value of flag `flag`, else of environment variable `env` ("" when neither is set).
 std::string FlagOrEnv(const std::string& flag, const char* env) {
   if (!flag.empty()) return flag;
@@ -62,73 +63,64 @@ engine::ClientTls ClientTlsOf(const RemoteOptions& r, const std::string& server)
   return tls;
 }
 
-class Remote {
- public:
-  static std::unique_ptr<Remote> Connect(const GlobalOptions& g, const RemoteOptions& r) {
-    auto remote = std::unique_ptr<Remote>(new Remote);
-    std::string server = r.server;
-    if (server.empty()) {
-      const char* env = std::getenv("HPT_SERVER");
-      server =
-          env && *env ? env : "unix:" + (fs::absolute(g.db).parent_path() / "hptd.sock").string();
-    }
-    remote->server_ = server;
-    std::string token_file = r.token_file;
-    if (token_file.empty()) {
-      const char* env = std::getenv("HPT_ADMIN_TOKEN_FILE");
-      if (env) token_file = env;
-    }
-    if (!token_file.empty()) {
-      std::ifstream in(token_file);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      if (!in) {
-        std::cerr << "hpt: cannot read the admin token file " << token_file << "\n";
-        return nullptr;
-      }
-      remote->token_ = std::string(absl::StripAsciiWhitespace(ss.str()));
-    }
-    const engine::ClientTls tls = ClientTlsOf(r, server);
-    absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-        engine::MakeChannelCredentials(tls);
-    if (!credentials.ok()) {
-      std::cerr << "hpt: " << credentials.status().message() << "\n";
+}  // namespace
+
+std::unique_ptr<Remote> Remote::Connect(const GlobalOptions& g, const RemoteOptions& r) {
+  auto remote = std::unique_ptr<Remote>(new Remote);
+  std::string server = r.server;
+  if (server.empty()) {
+    const char* env = std::getenv("HPT_SERVER");
+    server =
+        env && *env ? env : "unix:" + (fs::absolute(g.db).parent_path() / "hptd.sock").string();
+  }
+  remote->server_ = server;
+  std::string token_file = r.token_file;
+  if (token_file.empty()) {
+    const char* env = std::getenv("HPT_ADMIN_TOKEN_FILE");
+    if (env) token_file = env;
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (!in) {
+      std::cerr << "hpt: cannot read the admin token file " << token_file << "\n";
       return nullptr;
     }
-    remote->stub_ = hpt::v1::StudyService::NewStub(
-        grpc::CreateCustomChannel(server, *credentials, engine::ChannelArgumentsFor(tls)));
-    return remote;
+    remote->token_ = std::string(absl::StripAsciiWhitespace(ss.str()));
   }
-
-  // A context for one call (deadline `seconds`, 0 = none).
-  std::unique_ptr<grpc::ClientContext> Context(int seconds = 30) const {
-    auto ctx = std::make_unique<grpc::ClientContext>();
-    if (seconds > 0) {
-      ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-    }
-    if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
-    return ctx;
+  const engine::ClientTls tls = ClientTlsOf(r, server);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      engine::MakeChannelCredentials(tls);
+  if (!credentials.ok()) {
+    std::cerr << "hpt: " << credentials.status().message() << "\n";
+    return nullptr;
   }
+  remote->stub_ = hpt::v1::StudyService::NewStub(
+      grpc::CreateCustomChannel(server, *credentials, engine::ChannelArgumentsFor(tls)));
+  return remote;
+}
 
-  // Prints the failure of a call; returns 1.
-  int Failed(const grpc::Status& s) const {
-    if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-      std::cerr << "hpt: cannot reach hptd at " << server_ << ": " << s.error_message()
-                << " (start it with `hptd --db ...`, or point --server / $HPT_SERVER at it)\n";
-    } else {
-      std::cerr << "hpt: " << s.error_message() << "\n";
-    }
-    return 1;
+std::unique_ptr<grpc::ClientContext> Remote::Context(int seconds) const {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (seconds > 0) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
   }
+  if (!token_.empty()) ctx->AddMetadata("authorization", "Bearer " + token_);
+  return ctx;
+}
 
-  hpt::v1::StudyService::Stub* stub() { return stub_.get(); }
+int Remote::Failed(const grpc::Status& s) const {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    std::cerr << "hpt: cannot reach hptd at " << server_ << ": " << s.error_message()
+              << " (start it with `hptd --db ...`, or point --server / $HPT_SERVER at it)\n";
+  } else {
+    std::cerr << "hpt: " << s.error_message() << "\n";
+  }
+  return 1;
+}
 
- private:
-  Remote() = default;
-  std::string server_;
-  std::string token_;
-  std::unique_ptr<hpt::v1::StudyService::Stub> stub_;
-};
+namespace {
 
 std::string Best(const hpt::v1::Study& s) {
   const hpt::v1::StudyProgress& p = s.progress();

@@ -21,6 +21,7 @@
 #include "engine/runner_factory.h"
 #include "engine/template/render.h"
 #include "engine/validate.h"
+#include "engine/warm_start.h"
 #include "suggest/sampler.h"
 #include "tracker/trial_store.h"
 
@@ -138,6 +139,7 @@ int Run(const GlobalOptions& g, const RunOptions& o) {
   co.runs_dir =
       !o.runs_dir.empty() ? o.runs_dir : (fs::absolute(g.db).parent_path() / "hpt-runs").string();
   co.python_path = engine::DefaultPythonPath();
+  co.store_name = g.db;
   co.study_name = o.name;
   co.stop_running_on_completion = !o.let_running_finish && !spec->hpt.finish_running_on_completion;
   ProgressPrinter printer(spec->objective.metric);
@@ -187,7 +189,7 @@ int Validate(const std::vector<std::string>& files) {
   return bad == 0 ? 0 : 1;
 }
 
-int Render(const std::string& study, int trials) {
+int Render(const GlobalOptions& g, const std::string& study, int trials) {
   std::vector<engine::Diagnostic> diags;
   absl::StatusOr<engine::StudySpec> spec = engine::LoadAndCheckStudy(study, &diags);
   PrintDiagnostics(diags);
@@ -206,7 +208,29 @@ int Render(const std::string& study, int trials) {
     std::cerr << "hpt: " << sampler.status().message() << "\n";
     return 1;
   }
+  // A warm-started study suggests from its sources' trials, as `hpt run` will.
   suggest::History history;
+  if (spec->hpt.warm_start) {
+    if (!std::filesystem::exists(g.db)) {
+      std::cerr << "hpt: warning: warmStart: no tracker file " << g.db
+                << "; rendering as if the study started from scratch\n";
+    } else {
+      absl::StatusOr<std::unique_ptr<tracker::TrialStore>> store =
+          tracker::TrialStore::Open({}, g.db);
+      absl::StatusOr<std::vector<engine::WarmStartSource>> sources =
+          store.ok() ? engine::LoadWarmStartSources(**store, spec->hpt.warm_start->studies, g.db)
+                     : absl::StatusOr<std::vector<engine::WarmStartSource>>(store.status());
+      absl::StatusOr<engine::WarmStartResult> warm =
+          sources.ok() ? engine::MapWarmStart(*spec, *sources)
+                       : absl::StatusOr<engine::WarmStartResult>(sources.status());
+      if (!warm.ok()) {
+        std::cerr << "hpt: " << warm.status().message() << "\n";
+        return 1;
+      }
+      std::cerr << "hpt: warm start: " << warm->Summary() << "\n";
+      history = std::move(warm->history);
+    }
+  }
   absl::StatusOr<std::vector<suggest::Assignment>> next =
       (*sampler)->Suggest(spec->space, history, trials);
   if (!next.ok()) {

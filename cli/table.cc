@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "absl/strings/numbers.h"
 #include "nlohmann/json.hpp"
 #include "suggest/search_space.h"
 
@@ -26,6 +27,12 @@ size_t Width(const std::string& s) {
   return n;
 }
 
+// Digits with an optional sign: what JSON should show as an integer.
+bool IsInteger(const std::string& s) {
+  const size_t start = !s.empty() && (s[0] == '-' || s[0] == '+') ? 1 : 0;
+  return s.size() > start && s.find_first_not_of("0123456789", start) == std::string::npos;
+}
+
 }  // namespace
 
 absl::Status PrintAligned(const Table& t, std::ostream& out);
@@ -39,8 +46,11 @@ absl::Status PrintTable(const Table& t, const std::string& format, std::ostream&
         const std::string& cell = c < r.size() ? r[c] : std::string();
         const bool num = c < t.numeric.size() && t.numeric[c];
         absl::StatusOr<double> v = suggest::Numeric(cell);
+        int64_t integer = 0;
         if (cell.empty()) {
           o[t.columns[c]] = nullptr;
+        } else if (num && IsInteger(cell) && absl::SimpleAtoi(cell, &integer)) {
+          o[t.columns[c]] = integer;  // ranks, counts, steps: 3, not 3.0
         } else if (num && v.ok()) {
           o[t.columns[c]] = *v;
         } else {
@@ -73,8 +83,7 @@ absl::Status PrintTable(const Table& t, const std::string& format, std::ostream&
   Table shown = t;
   for (auto& r : shown.rows) {
     for (size_t c = 0; c < r.size(); ++c) {
-      const bool integer =
-          !r[c].empty() && r[c].find_first_not_of("+-0123456789") == std::string::npos;
+      const bool integer = IsInteger(r[c]);
       absl::StatusOr<double> v = suggest::Numeric(r[c]);
       if (v.ok() && !integer && r[c].size() > 8) {
         char buf[32];

@@ -6,7 +6,9 @@
 //     --admin-listen for callers sending the token;
 //   TLS on both TCP ports with --tls-cert/--tls-key, mutual TLS with --tls-client-ca (StudyService)
 //   and --metrics-tls-client-ca (metrics); --config FILE reads any of these flags from a file;
-// and runs every submitted study on one trial runner (local processes or Kubernetes Jobs).
+// and runs every submitted study on one trial runner (local processes or Kubernetes Jobs), and
+// evaluates the retraining triggers applied to it (`hpt trigger apply`) every --trigger-interval
+// seconds and whenever a model metric is reported (`hpt report`).
 // SIGTERM / SIGINT: stops taking work, lets acknowledged writes finish, leaves trials running
 // (their studies stay RUNNING in the tracker).
 #include <pthread.h>
@@ -21,12 +23,15 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "engine/metrics_service.h"
 #include "engine/runner_factory.h"
 #include "engine/study_manager.h"
 #include "engine/study_service.h"
 #include "engine/tls.h"
+#include "engine/trigger_manager.h"
 #include "tracker/trial_store.h"
 
 namespace {
@@ -81,6 +86,15 @@ int main(int argc, char** argv) {
                  "Kueue LocalQueue of trial Jobs that name none");
   app.add_option("--service-account", runner_config.job_defaults.service_account_name,
                  "serviceAccountName of trial pods that set none");
+  double trigger_interval_s = 30;
+  app.add_option("--trigger-interval", trigger_interval_s,
+                 "seconds between evaluations of the retraining triggers (default 30; also "
+                 "evaluated right after each `hpt report` and `hpt trigger apply`)")
+      ->check([](const std::string& v) -> std::string {
+        double seconds = 0;
+        if (absl::SimpleAtod(v, &seconds) && seconds > 0 && seconds <= 86400) return "";
+        return "must be a number of seconds in (0, 86400], e.g. 30 or 0.5; got \"" + v + "\"";
+      });
   bool admin_socket_given = false;
   CLI11_PARSE(app, argc, argv);
   admin_socket_given = app.count("--admin-socket") > 0;
@@ -132,13 +146,16 @@ int main(int argc, char** argv) {
                                     {.endpoint = endpoint,
                                      .runs_dir = runs_dir,
                                      .python_path = hpt::engine::DefaultPythonPath(),
-                                     .cluster = runner_config.kind == "kubernetes"});
-  hpt::engine::AdminServer admin(
-      &manager, store->get(),
-      {.unix_socket = admin_socket,
-       .tcp_address = admin_listen,
-       .admin_token = admin_token,
-       .tcp_credentials = *admin_credentials});
+                                     .cluster = runner_config.kind == "kubernetes",
+                                     .store_name = db});
+  hpt::engine::TriggerManager triggers(store->get(), &manager,
+                                       {.interval = absl::Seconds(trigger_interval_s)});
+  hpt::engine::AdminServer admin(&manager, store->get(),
+                                 {.unix_socket = admin_socket,
+                                  .tcp_address = admin_listen,
+                                  .admin_token = admin_token,
+                                  .tcp_credentials = *admin_credentials,
+                                  .triggers = &triggers});
   absl::StatusOr<int> admin_port = admin.Start();
   if (!admin_port.ok()) return Fail(std::string(admin_port.status().message()));
 
@@ -148,6 +165,8 @@ int main(int argc, char** argv) {
   for (const std::string& name : *recovered) {
     std::cerr << "hptd: study " << name << " taken up again" << std::endl;
   }
+  // After the recovery: a firing a crash left PENDING may name a study that was taken up again.
+  triggers.Start();
   std::cerr << "hptd: metrics on port " << *port << " (HPT_ENDPOINT " << endpoint
             << "); studies on " << (admin_socket.empty() ? "" : "unix:" + admin_socket)
             << (admin_listen.empty() ? "" : absl::StrCat(" and port ", *admin_port))
@@ -156,6 +175,7 @@ int main(int argc, char** argv) {
   sigwait(&signals, &sig);
   std::cerr << "hptd: shutting down (trials keep running; studies stay RUNNING)" << std::endl;
   admin.Shutdown();
+  triggers.Stop();  // an action running finishes first
   manager.Shutdown();
   metrics.Shutdown();
   return 0;

@@ -117,6 +117,7 @@ absl::StatusOr<StudyView> StudyManager::Start(StudySpec spec, ControllerOptions 
   co.python_path = options_.python_path;
   co.cluster = options_.cluster;
   co.poll_interval_ms = options_.poll_interval_ms;
+  co.store_name = options_.store_name;
   co.resume = resume;
   co.recover = recover;
   co.stop_running_on_completion = !spec.hpt.finish_running_on_completion;
@@ -127,6 +128,9 @@ absl::StatusOr<StudyView> StudyManager::Start(StudySpec spec, ControllerOptions 
   ReapLocked();
   if (running_.contains(name)) {
     return absl::FailedPreconditionError(absl::StrCat("study ", name, " is running"));
+  }
+  if (deleting_.contains(name)) {
+    return absl::FailedPreconditionError(absl::StrCat("study ", name, " is being deleted"));
   }
   auto r = std::make_unique<Running>();
   Running* raw = r.get();
@@ -267,36 +271,26 @@ absl::StatusOr<StudyView> StudyManager::Resume(const std::string& name,
 }
 
 absl::StatusOr<int> StudyManager::Delete(const std::string& name, bool force) {
-  absl::MutexLock lock(&mu_);
-  ReapLocked();
-  if (auto it = running_.find(name); it != running_.end()) {
-    if (!force) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "study ", name, " is running; stop it first, or delete it with force (its running "
-          "trials are stopped)"));
+  absl::StatusOr<tracker::StudyRecord> record;
+  absl::StatusOr<std::vector<tracker::TrialRecord>> trials;
+  {
+    absl::MutexLock lock(&mu_);
+    if (deleting_.contains(name)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("study ", name, " is being deleted already"));
     }
-    Running* raw = it->second.get();
-    raw->controller->RequestStop(/*let_running_finish=*/false);
-    ++versions_[name];
-    mu_.Await(absl::Condition(+[](Running* r) { return r->done; }, raw));
-    ReapLocked();
+    absl::Status checked = PrepareDeleteLocked(name, force, &record, &trials);
+    if (!checked.ok()) return checked;
+    deleting_.insert(name);  // no Resume or second Delete while the runner purges
   }
-  absl::StatusOr<tracker::StudyRecord> record = store_->FindStudy(name);
-  if (!record.ok()) return record.status();
-  if (!force && (record->state == tracker::StudyState::kRunning ||
-                 record->state == tracker::StudyState::kCreated)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "study ", name, " is ", tracker::StudyStateName(record->state),
-        " in the tracker but not run by this hptd (another hpt process on the same file?); stop "
-        "that process first, or delete it with force"));
-  }
-  absl::StatusOr<std::vector<tracker::TrialRecord>> trials = store_->ListTrials(record->id);
-  if (!trials.ok()) return trials.status();
-  // The runner's traces first (Kubernetes Jobs): should that fail, the study is still whole and
-  // the delete can be asked again.
-  if (absl::Status s = runner_->Purge(name); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("cannot delete the workloads of study ", name,
-                                               " (nothing deleted): ", s.message()));
+  // The runner's traces first (Kubernetes Jobs), outside the lock (API calls may take a while):
+  // should that fail, the study is still whole and the delete can be asked again.
+  const absl::Status purged = runner_->Purge(name);
+  absl::MutexLock lock(&mu_);
+  deleting_.erase(name);
+  if (!purged.ok()) {
+    return absl::Status(purged.code(), absl::StrCat("cannot delete the workloads of study ", name,
+                                                    " (nothing deleted): ", purged.message()));
   }
   if (absl::Status s = store_->DeleteStudy(record->id); !s.ok()) return s;
   events_.erase(name);
@@ -306,11 +300,44 @@ absl::StatusOr<int> StudyManager::Delete(const std::string& name, bool force) {
   std::error_code ec;
   std::filesystem::remove_all(std::filesystem::path(options_.runs_dir) / name, ec);
   if (ec) {
-    return absl::DataLossError(absl::StrCat("study ", name, " was deleted from the tracker, but "
-                                            "its trial directories under ", options_.runs_dir,
+    return absl::DataLossError(absl::StrCat("study ", name,
+                                            " was deleted from the tracker, but "
+                                            "its trial directories under ",
+                                            options_.runs_dir,
                                             " could not be removed: ", ec.message()));
   }
   return static_cast<int>(trials->size());
+}
+
+absl::Status StudyManager::PrepareDeleteLocked(
+    const std::string& name, bool force, absl::StatusOr<tracker::StudyRecord>* record,
+    absl::StatusOr<std::vector<tracker::TrialRecord>>* trials) {
+  ReapLocked();
+  if (auto it = running_.find(name); it != running_.end()) {
+    if (!force) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("study ", name,
+                       " is running; stop it first, or delete it with force (its running "
+                       "trials are stopped)"));
+    }
+    Running* raw = it->second.get();
+    raw->controller->RequestStop(/*let_running_finish=*/false);
+    ++versions_[name];
+    mu_.Await(absl::Condition(
+        +[](Running* r) { return r->done; }, raw));
+    ReapLocked();
+  }
+  *record = store_->FindStudy(name);
+  if (!record->ok()) return record->status();
+  if (!force && ((*record)->state == tracker::StudyState::kRunning ||
+                 (*record)->state == tracker::StudyState::kCreated)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "study ", name, " is ", tracker::StudyStateName((*record)->state),
+        " in the tracker but not run by this hptd (another hpt process on the same file?); stop "
+        "that process first, or delete it with force"));
+  }
+  *trials = store_->ListTrials((*record)->id);
+  return trials->status();
 }
 
 absl::StatusOr<StudyView> StudyManager::Update(const std::string& name, const StudyLimits& limits) {

@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,8 @@ struct StudyManagerOptions {
   std::string python_path;            // prepended to local trials' PYTHONPATH
   bool cluster = false;               // the runner runs trials in a cluster
   int poll_interval_ms = 100;
+  // How the tracker file is named in messages (ControllerOptions::store_name: its path).
+  std::string store_name;
 };
 
 // A study as the service shows it: the stored record and its progress (live from the
@@ -94,7 +97,9 @@ class StudyManager {
   // refused (FailedPrecondition: stop it first) unless `force`, which stops it (running trials
   // are stopped, KILLED) and waits for its controller to end. A study the store shows RUNNING that
   // no controller here runs (another hpt process on the same file) is refused unless `force`.
-  // NotFound for an unknown study. Watchers of the study see it end NotFound.
+  // NotFound for an unknown study. Watchers of the study see it end NotFound. The runner purges
+  // without the manager's lock held, so other studies' calls go on meanwhile; the study itself
+  // cannot be resumed or deleted again until the delete ends (FailedPrecondition).
   absl::StatusOr<int> Delete(const std::string& name, bool force);
   // Budget changes of a running study (StudyController::SetLimits); FailedPrecondition when it is
   // not running here.
@@ -121,6 +126,12 @@ class StudyManager {
   absl::StatusOr<StudyView> ViewLocked(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Joins the threads of controllers that have returned.
   void ReapLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Delete's first part: stops the study when it runs here and `force` says so (waiting for its
+  // controller), and reads its record and trials, refusing what Delete refuses.
+  absl::Status PrepareDeleteLocked(const std::string& name, bool force,
+                                   absl::StatusOr<tracker::StudyRecord>* record,
+                                   absl::StatusOr<std::vector<tracker::TrialRecord>>* trials)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   tracker::TrialStore* store_;
   runner::TrialRunner* runner_;
@@ -139,6 +150,8 @@ class StudyManager {
   };
   std::map<std::string, Budget> budgets_ ABSL_GUARDED_BY(mu_);
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  // Studies whose workloads the runner is purging (Delete, outside mu_): not to be started.
+  std::set<std::string> deleting_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hpt::engine

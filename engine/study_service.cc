@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/grpc_status.h"
+#include "engine/trigger_manager.h"
 #include "hpt/v1/study.grpc.pb.h"
 
 namespace hpt::engine {
@@ -78,6 +79,37 @@ void Fill(const tracker::TrialRecord& t, hpt::v1::Trial* out) {
   out->set_finished_unix_ms(t.finished_ms);
 }
 
+void Fill(const tracker::TriggerFiring& f, hpt::v1::TriggerFiring* out) {
+  out->set_id(f.id);
+  out->set_trigger(f.trigger);
+  out->set_time_ms(f.time_ms);
+  if (f.value) out->set_value(*f.value);
+  if (f.best) out->set_best(*f.best);
+  out->set_reason(f.reason);
+  out->set_action(f.action);
+  out->set_state(tracker::FiringStateName(f.state));
+  out->set_result(f.result);
+  out->set_finished_ms(f.finished_ms);
+}
+
+void Fill(const TriggerView& v, hpt::v1::TriggerInfo* out) {
+  out->set_name(v.record.name);
+  out->set_summary(v.summary);
+  out->set_applied_ms(v.record.applied_ms);
+  out->set_updated_ms(v.record.updated_ms);
+  if (v.last) {
+    out->set_last_reason(v.last->reason);
+    out->set_has_last_value(v.last->value.has_value());
+    if (v.last->value) out->set_last_value(*v.last->value);
+    out->set_last_evaluated_ms(v.last_evaluated_ms);
+  }
+  if (v.last_firing) {
+    out->set_last_fired_ms(v.last_firing->time_ms);
+    out->set_last_firing_state(tracker::FiringStateName(v.last_firing->state));
+    out->set_last_firing_result(v.last_firing->result);
+  }
+}
+
 // Compares in time independent of where the strings differ.
 bool SameSecret(const std::string& a, const std::string& b) {
   if (a.size() != b.size()) return false;
@@ -90,8 +122,9 @@ bool SameSecret(const std::string& a, const std::string& b) {
 
 class AdminServer::Service final : public hpt::v1::StudyService::Service {
  public:
-  Service(StudyManager* manager, tracker::TrialStore* store, std::string token)
-      : manager_(manager), store_(store), token_(std::move(token)) {}
+  Service(StudyManager* manager, tracker::TrialStore* store, TriggerManager* triggers,
+          std::string token)
+      : manager_(manager), store_(store), triggers_(triggers), token_(std::move(token)) {}
 
   void Stop() { stopping_.store(true); }
 
@@ -227,7 +260,97 @@ class AdminServer::Service final : public hpt::v1::StudyService::Service {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "hptd is shutting down");
   }
 
+  grpc::Status ApplyTrigger(ServerContext* ctx, const hpt::v1::ApplyTriggerRequest* req,
+                            hpt::v1::TriggerInfo* resp) override {
+    if (grpc::Status a = AuthorizeTriggers(ctx); !a.ok()) return a;
+    absl::StatusOr<AppliedTrigger> t =
+        triggers_->Apply(req->yaml(), req->file_name(), req->study_yaml());
+    if (!t.ok()) return ToGrpcStatus(t.status());
+    resp->set_name(t->record.name);
+    resp->set_created(t->created);
+    resp->set_summary(t->summary);
+    for (const Diagnostic& d : t->diagnostics) resp->add_warnings(d.ToString());
+    resp->set_applied_ms(t->record.applied_ms);
+    resp->set_updated_ms(t->record.updated_ms);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ListTriggers(ServerContext* ctx, const hpt::v1::ListTriggersRequest*,
+                            hpt::v1::ListTriggersResponse* resp) override {
+    if (grpc::Status a = AuthorizeTriggers(ctx); !a.ok()) return a;
+    absl::StatusOr<std::vector<TriggerView>> all = triggers_->List();
+    if (!all.ok()) return ToGrpcStatus(all.status());
+    for (const TriggerView& v : *all) Fill(v, resp->add_triggers());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status DeleteTrigger(ServerContext* ctx, const hpt::v1::TriggerRef* req,
+                             hpt::v1::TriggerRef* resp) override {
+    if (grpc::Status a = AuthorizeTriggers(ctx); !a.ok()) return a;
+    if (absl::Status s = triggers_->Delete(req->name()); !s.ok()) return ToGrpcStatus(s);
+    resp->set_name(req->name());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status TriggerHistory(ServerContext* ctx, const hpt::v1::TriggerHistoryRequest* req,
+                              hpt::v1::TriggerHistoryResponse* resp) override {
+    if (grpc::Status a = AuthorizeTriggers(ctx); !a.ok()) return a;
+    if (req->limit() < 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("limit must be >= 0, got ", req->limit()));
+    }
+    absl::StatusOr<std::vector<tracker::TriggerFiring>> firings =
+        triggers_->History(req->name(), req->limit());
+    if (!firings.ok()) return ToGrpcStatus(firings.status());
+    for (const tracker::TriggerFiring& f : *firings) Fill(f, resp->add_firings());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status ReportModelMetrics(ServerContext* ctx, const hpt::v1::ReportModelMetricsRequest* req,
+                                  hpt::v1::ReportModelMetricsResponse* resp) override {
+    if (grpc::Status a = AuthorizeTriggers(ctx); !a.ok()) return a;
+    if (req->project().empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "project is required (the project the model is deployed under)");
+    }
+    if (req->metrics().empty()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "no metrics: give at least one name and value");
+    }
+    std::vector<tracker::ModelPoint> points;
+    points.reserve(req->metrics_size());
+    for (const hpt::v1::ModelMetric& m : req->metrics()) {
+      points.push_back({.project = req->project(),
+                        .experiment = req->experiment(),
+                        .model = req->model(),
+                        .metric = m.name(),
+                        .value = m.value(),
+                        .time_ms = m.time_ms()});
+    }
+    if (absl::Status s = triggers_->Report(points); !s.ok()) return ToGrpcStatus(s);
+    resp->set_stored(static_cast<int64_t>(points.size()));
+    return grpc::Status::OK;
+  }
+
+  grpc::Status EvaluateTriggers(ServerContext* ctx, const hpt::v1::EvaluateTriggersRequest*,
+                                hpt::v1::TriggerHistoryResponse* resp) override {
+    if (grpc::Status a = AuthorizeTriggers(ctx); !a.ok()) return a;
+    absl::StatusOr<std::vector<tracker::TriggerFiring>> firings = triggers_->EvaluateAll();
+    if (!firings.ok()) return ToGrpcStatus(firings.status());
+    for (const tracker::TriggerFiring& f : *firings) Fill(f, resp->add_firings());
+    return grpc::Status::OK;
+  }
+
  private:
+  // Authorize, then UNIMPLEMENTED when this hptd runs no triggers.
+  grpc::Status AuthorizeTriggers(ServerContext* ctx) {
+    if (grpc::Status a = Authorize(ctx); !a.ok()) return a;
+    if (triggers_ == nullptr) {
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this hptd runs no triggers");
+    }
+    return grpc::Status::OK;
+  }
+
   grpc::Status Reply(const absl::StatusOr<StudyView>& v, hpt::v1::Study* resp) {
     if (!v.ok()) return ToGrpcStatus(v.status());
     Fill(*v, resp);
@@ -255,13 +378,14 @@ class AdminServer::Service final : public hpt::v1::StudyService::Service {
 
   StudyManager* manager_;
   tracker::TrialStore* store_;
+  TriggerManager* triggers_;  // null: no triggers
   const std::string token_;
   std::atomic<bool> stopping_{false};
 };
 
 AdminServer::AdminServer(StudyManager* manager, tracker::TrialStore* store,
                          AdminServerOptions options)
-    : service_(std::make_unique<Service>(manager, store, options.admin_token)),
+    : service_(std::make_unique<Service>(manager, store, options.triggers, options.admin_token)),
       options_(std::move(options)) {}
 
 AdminServer::~AdminServer() { Shutdown(); }
@@ -285,10 +409,10 @@ absl::StatusOr<int> AdminServer::Start() {
   }
   int port = 0;
   if (!options_.tcp_address.empty()) {
-    builder.AddListeningPort(options_.tcp_address,
-                             options_.tcp_credentials ? options_.tcp_credentials
-                                                      : grpc::InsecureServerCredentials(),
-                             &port);
+    builder.AddListeningPort(
+        options_.tcp_address,
+        options_.tcp_credentials ? options_.tcp_credentials : grpc::InsecureServerCredentials(),
+        &port);
   }
   builder.RegisterService(service_.get());
   // The socket is created with the process umask; only the owner may connect.

@@ -1,9 +1,11 @@
-// The admin side of hptd: hpt.v1.StudyService (proto/hpt/v1/study.proto) over a StudyManager,
-// served on a Unix socket (whose file permissions decide who may use it: 0600, hptd's user) and,
-// when an admin token is configured, on TCP for callers sending "authorization: Bearer <token>".
-// There is no anonymous study submission over TCP.
+// The admin side of hptd: hpt.v1.StudyService (proto/hpt/v1/study.proto) over a StudyManager and
+// (optionally) a TriggerManager for retraining triggers, served on a Unix socket (whose file
+// permissions decide who may use it: 0600, hptd's user) and, when an admin token is configured,
+// on TCP for callers sending "authorization: Bearer <token>". Every RPC, the trigger RPCs
+// included, is authorized the same way. There is no anonymous study submission over TCP.
 //
-//   AdminServer admin(&manager, store, {.unix_socket = "/var/run/hpt/hptd.sock"});
+//   AdminServer admin(&manager, store, {.unix_socket = "/var/run/hpt/hptd.sock",
+//                                       .triggers = &triggers});
 //   absl::Status s = admin.Start();
 //   ...
 //   admin.Shutdown();
@@ -23,9 +25,11 @@
 namespace grpc {
 class Server;
 class ServerCredentials;
-}
+}  // namespace grpc
 
 namespace hpt::engine {
+
+class TriggerManager;
 
 struct AdminServerOptions {
   std::string unix_socket;  // path; "" = none. An existing socket file is replaced.
@@ -34,6 +38,9 @@ struct AdminServerOptions {
   // TLS of the TCP address (MakeServerCredentials, engine/tls.h); null: plaintext. The Unix socket
   // is always plaintext: its file permissions decide who may connect.
   std::shared_ptr<grpc::ServerCredentials> tcp_credentials;
+  // The retraining triggers the trigger RPCs (ApplyTrigger, ListTriggers, ...) drive; not owned,
+  // must outlive the server. Null: those RPCs answer UNIMPLEMENTED.
+  TriggerManager* triggers = nullptr;
 };
 
 class AdminServer {

@@ -444,11 +444,21 @@ tracker::TriggerFiring TriggerManager::Fire(const TriggerSpec& spec,
   absl::StatusOr<std::string> made = RunAction(spec, record, firing);
   firing.state = made.ok() ? tracker::FiringState::kDone : tracker::FiringState::kFailed;
   firing.result = made.ok() ? *made : std::string(made.status().message());
-  if (absl::Status s = store_->FinishFiring(firing.id, firing.state, firing.result); !s.ok()) {
+  firing.finished_ms = NowMs();
+  if (absl::Status s =
+          store_->FinishFiring(firing.id, firing.state, firing.result, firing.finished_ms);
+      !s.ok()) {
     std::cerr << "hptd: trigger " << record.name << ": cannot record firing " << firing.id << ": "
               << s.message() << "\n";
   }
   return firing;
+}
+
+bool TriggerManager::MadeBy(const std::string& study, const std::string& trigger) {
+  absl::StatusOr<tracker::StudyRecord> s = store_->FindStudy(study);
+  if (!s.ok()) return false;
+  auto it = s->annotations.find(kTriggerAnnotation);
+  return it != s->annotations.end() && it->second == trigger;
 }
 
 absl::StatusOr<std::string> TriggerManager::RunAction(const TriggerSpec& spec,
@@ -464,7 +474,7 @@ absl::StatusOr<std::string> TriggerManager::RunAction(const TriggerSpec& spec,
     }
     if (!study.ok()) return study.status();
     name = absl::StrCat(study->name, "-retrain-", firing.id);
-    if (studies_->Get(name).ok()) return name;  // submitted before a crash
+    if (MadeBy(name, record.name)) return name;  // submitted before a crash
     absl::StatusOr<std::vector<tracker::TrialRecord>> best = store_->Leaderboard(study->id, 1);
     if (!best.ok()) return best.status();
     if (best->empty()) {
@@ -484,7 +494,7 @@ absl::StatusOr<std::string> TriggerManager::RunAction(const TriggerSpec& spec,
     absl::StatusOr<StudySpec> loaded = LoadStudyText(text, "<trigger>", nullptr);
     if (!loaded.ok()) return loaded.status();
     name = absl::StrCat(loaded->name, "-t", firing.id);
-    if (studies_->Get(name).ok()) return name;
+    if (MadeBy(name, record.name)) return name;
     absl::StatusOr<std::string> renamed =
         SubmittedStudyYaml(text, name, spec.action.warm_start_from, annotations);
     if (!renamed.ok()) return renamed.status();

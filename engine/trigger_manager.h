@@ -107,6 +107,9 @@ class TriggerManager {
   absl::StatusOr<std::string> RunAction(const trigger::TriggerSpec& spec,
                                         const tracker::TriggerRecord& record,
                                         const tracker::TriggerFiring& firing);
+  // Whether study `study` exists and was made by trigger `trigger` (its hpt.dev/trigger
+  // annotation): a firing's action found done after a crash.
+  bool MadeBy(const std::string& study, const std::string& trigger);
   // Runs and finishes a claimed firing.
   tracker::TriggerFiring Fire(const trigger::TriggerSpec& spec,
                               const tracker::TriggerRecord& record, tracker::TriggerFiring firing);

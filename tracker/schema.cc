@@ -170,7 +170,7 @@ CREATE TABLE triggers (
   baseline   REAL
 );
 CREATE TABLE trigger_firings (
-  id          INTEGER PRIMARY KEY,
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: studies a firing makes are named by it
   trigger_id  INTEGER NOT NULL REFERENCES triggers(id) ON DELETE CASCADE,
   time_ms     INTEGER NOT NULL,
   value       REAL,

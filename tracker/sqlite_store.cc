@@ -1653,11 +1653,15 @@ absl::StatusOr<std::optional<TriggerFiring>> SqliteStore::ClaimFiring(const Trig
 }
 
 absl::Status SqliteStore::FinishFiring(int64_t firing_id, FiringState state,
-                                       const std::string& result) {
+                                       const std::string& result, int64_t finished_ms) {
   if (state == FiringState::kPending) {
     return absl::InvalidArgumentError("a firing finishes DONE or FAILED, not PENDING");
   }
-  const int64_t now = NowMs();
+  if (finished_ms < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a firing's finish time is unix ms >= 0, got ", finished_ms));
+  }
+  const int64_t now = finished_ms > 0 ? finished_ms : NowMs();
   absl::MutexLock lock(&write_mu_);
   return WithWriteTransaction([&](Db& db) -> absl::Status {
     absl::StatusOr<bool> known =

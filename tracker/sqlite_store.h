@@ -84,8 +84,8 @@ class SqliteStore final : public TrialStore {
   absl::Status DeleteTrigger(const std::string& name) override;
   absl::StatusOr<std::optional<TriggerFiring>> ClaimFiring(const TriggerFiring& firing,
                                                            int64_t cooldown_ms) override;
-  absl::Status FinishFiring(int64_t firing_id, FiringState state,
-                            const std::string& result) override;
+  absl::Status FinishFiring(int64_t firing_id, FiringState state, const std::string& result,
+                            int64_t finished_ms) override;
   absl::StatusOr<std::vector<TriggerFiring>> ListFirings(int64_t trigger_id, int limit) override;
   absl::Status AppendModelMetrics(const std::vector<ModelPoint>& points) override;
   absl::StatusOr<std::vector<ModelPoint>> ModelSeries(const ModelSeriesQuery& query) override;

@@ -405,10 +405,10 @@ class TrialStore {
   // InvalidArgument for a negative cooldown or time.
   virtual absl::StatusOr<std::optional<TriggerFiring>> ClaimFiring(const TriggerFiring& firing,
                                                                    int64_t cooldown_ms) = 0;
-  // Ends a firing (kDone or kFailed) with its result, stamped now. NotFound for an unknown id;
-  // InvalidArgument for kPending.
-  virtual absl::Status FinishFiring(int64_t firing_id, FiringState state,
-                                    const std::string& result) = 0;
+  // Ends a firing (kDone or kFailed) with its result at `finished_ms` (unix ms; 0: now).
+  // NotFound for an unknown id; InvalidArgument for kPending or a negative time.
+  virtual absl::Status FinishFiring(int64_t firing_id, FiringState state, const std::string& result,
+                                    int64_t finished_ms = 0) = 0;
   // Firings of one trigger (all triggers when 0), oldest first; the last `limit` (0: all).
   // NotFound for an unknown trigger.
   virtual absl::StatusOr<std::vector<TriggerFiring>> ListFirings(int64_t trigger_id, int limit) = 0;

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 import studies
@@ -503,6 +504,260 @@ class Daemon(unittest.TestCase):
         r = hpt("--db", os.path.join(self.dir, "elsewhere", "hpt.db"), "status")
         self.assertEqual(r.returncode, 1)
         self.assertIn("cannot reach hptd at unix:", r.stderr)
+
+
+AUC_TRIGGER = """apiVersion: hpt.dev/v1
+kind: RetrainTrigger
+metadata:
+  name: {name}
+spec:
+  watch:
+    model: {{project: {project}, metric: auc}}
+  condition:
+    below: 0.9
+  cooldown: 1h
+  action:
+    retrainTrial: {{study: champ}}
+"""
+
+
+class Triggers(unittest.TestCase):
+    """Retraining triggers end to end: hpt trigger apply / list / history / evaluate / delete and
+    hpt report against a real hptd evaluating every 0.2 s, which retrains and submits studies."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.hptd_path = os.environ.get("HPT_HPTD")
+        if not cls.hptd_path:
+            raise unittest.SkipTest("HPT_HPTD (the hptd binary) is not set")
+        cls.dir = tempfile.mkdtemp(prefix="hpt_triggers_cli_")
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        cls.hptd = None
+        cls.start_hptd()
+        # The champion's study: its best trial is what retrainTrial runs again.
+        path = os.path.join(cls.dir, "champ.yaml")
+        with open(path, "w") as f:
+            f.write(echo_study("champ", "echo loss=${trialParameters.x}", 2, 4))
+        r = hpt("--db", cls.db, "submit", "--watch", path)
+        assert r.returncode == 0, r.stdout + r.stderr
+        board = hpt("--db", cls.db, "leaderboard", "champ", "--format", "json", "--top", "1")
+        assert board.returncode == 0, board.stderr
+        cls.best = json.loads(board.stdout)[0]
+
+    @classmethod
+    def start_hptd(cls):
+        """Starts hptd on the class's db (again after stop_hptd: a restart)."""
+        cls.log = open(os.path.join(cls.dir, "hptd.log"), "a")
+        cls.hptd = subprocess.Popen([cls.hptd_path, "--db", cls.db, "--listen", "127.0.0.1:0",
+                                     "--trigger-interval", "0.2"],
+                                    stderr=cls.log, stdin=subprocess.DEVNULL)
+        socket = os.path.join(cls.dir, "hptd.sock")
+        for _ in range(600):
+            if hpt("--db", cls.db, "status").returncode == 0:
+                return
+            assert cls.hptd.poll() is None, "hptd exited: " + cls.read_log()
+            time.sleep(0.05)
+        raise AssertionError("hptd did not serve " + socket + ": " + cls.read_log())
+
+    @classmethod
+    def stop_hptd(cls):
+        cls.hptd.terminate()
+        cls.hptd.wait(timeout=30)
+        cls.log.close()
+
+    @classmethod
+    def read_log(cls):
+        with open(os.path.join(cls.dir, "hptd.log")) as f:
+            return f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.hptd is not None:
+            cls.stop_hptd()
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def ok(self, *args):
+        r = hpt("--db", self.db, *args)
+        self.assertEqual(r.returncode, 0, f"hpt {' '.join(args)}: {r.stdout}{r.stderr}")
+        return r
+
+    def history(self, name=""):
+        args = ["trigger", "history", "--format", "json"] + ([name] if name else [])
+        return json.loads(self.ok(*args).stdout)
+
+    def listed(self, name):
+        rows = [t for t in json.loads(self.ok("trigger", "list", "--format", "json").stdout)
+                if t["name"] == name]
+        self.assertEqual(len(rows), 1)
+        return rows[0]
+
+    def until(self, what, check, timeout=30):
+        """Polls check() (its value when truthy) until `timeout` seconds; fails naming `what`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = check()
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                self.fail(f"timed out waiting for {what}; hptd log:\n{self.read_log()[-3000:]}")
+            time.sleep(0.1)
+
+    def evaluated(self, name, value):
+        """Waits until hptd's thread has evaluated `name` with the last value `value`."""
+        self.until(f"trigger {name} to evaluate {value}",
+                   lambda: self.listed(name)["value"] == value)
+
+    def test_retrain_once_per_cooldown_across_restarts(self):
+        path = self.write("auc-drop.yaml", AUC_TRIGGER.format(name="auc-drop", project="fraud"))
+        r = self.ok("trigger", "apply", path)
+        self.assertRegex(r.stdout, r"^trigger auc-drop created: .+\n$")
+        self.assertEqual(r.stderr, "")
+        r = self.ok("trigger", "apply", path)
+        self.assertRegex(r.stdout, r"^trigger auc-drop configured: ")
+        row = self.listed("auc-drop")
+        self.assertIsNone(row["fired_ms"])
+        self.assertIn("0.9", row["summary"])
+
+        self.assertEqual(self.ok("report", "--project", "fraud", "auc=0.95").stdout,
+                         "stored 1 point\n")
+        self.evaluated("auc-drop", 0.95)
+        self.assertEqual(self.history("auc-drop"), [])
+        self.assertEqual(self.ok("trigger", "history", "auc-drop").stdout,
+                         "trigger auc-drop never fired\n")
+
+        self.ok("report", "--project", "fraud", "auc=0.8")
+        firings = self.until("a DONE firing", lambda: [
+            f for f in self.history("auc-drop") if f["state"] == "DONE"])
+        self.assertEqual(len(firings), 1, firings)
+        f = firings[0]
+        self.assertEqual(f["trigger"], "auc-drop")
+        self.assertEqual(f["value"], 0.8)
+        self.assertEqual(f["action"], "retrainTrial")
+        self.assertRegex(f["result"], r"^champ-retrain-\d+$")
+        retrain = f["result"]
+        self.assertEqual(self.history(), firings)  # every trigger's history: the same one
+
+        # The retraining study: one trial with the champion's parameters.
+        w = hpt("--db", self.db, "watch", retrain)
+        self.assertEqual(w.returncode, 0, w.stdout + w.stderr)
+        trials = json.loads(self.ok("trials", retrain, "--format", "json").stdout)
+        self.assertEqual(len(trials), 1)
+        self.assertEqual(trials[0]["state"], "SUCCEEDED")
+        self.assertEqual(trials[0]["x"], self.best["x"])
+        row = self.listed("auc-drop")
+        self.assertEqual(row["state"], "DONE")
+        self.assertEqual(row["result"], retrain)
+
+        # The cooldown (1h): nothing more fires, also after a restart.
+        self.ok("report", "--project", "fraud", "auc=0.7")
+        self.evaluated("auc-drop", 0.7)
+        self.assertEqual(self.ok("trigger", "evaluate").stdout, "no trigger fired\n")
+        self.assertEqual(len(self.history("auc-drop")), 1)
+        self.stop_hptd()
+        self.start_hptd()
+        self.ok("report", "--project", "fraud", "auc=0.6")
+        self.evaluated("auc-drop", 0.6)
+        self.assertEqual(self.ok("trigger", "evaluate").stdout, "no trigger fired\n")
+        self.assertEqual([h["id"] for h in self.history("auc-drop")], [f["id"]])
+
+        r = self.ok("trigger", "delete", "auc-drop")
+        self.assertEqual(r.stdout, "trigger auc-drop deleted\n")
+        r = hpt("--db", self.db, "trigger", "history", "auc-drop")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("auc-drop", r.stderr)
+
+    def test_scheduled_submit_study_warm_started(self):
+        self.write("fresh.yaml", echo_study("fresh", "echo loss=${trialParameters.x}", 1, 2))
+        path = self.write("nightly.yaml", """apiVersion: hpt.dev/v1
+kind: RetrainTrigger
+metadata:
+  name: nightly
+spec:
+  condition:
+    schedule: {every: 1s}
+  cooldown: 0
+  action:
+    submitStudy:
+      file: fresh.yaml
+      warmStartFrom: [champ]
+""")
+        r = self.ok("trigger", "apply", path)
+        self.assertRegex(r.stdout, r"^trigger nightly created: ")
+        # It fires every second (cooldown 0): wait for two firings, then delete it.
+        firings = self.until("two DONE firings", lambda: (lambda done: done if len(done) >= 2
+                                                          else None)(
+            [f for f in self.history("nightly") if f["state"] == "DONE"]))
+        self.ok("trigger", "delete", "nightly")
+        for f in firings:
+            self.assertEqual(f["action"], "submitStudy")
+            self.assertEqual(f["result"], f"fresh-t{int(f['id'])}")
+        self.assertEqual(len({f["result"] for f in firings}), len(firings))
+        first = firings[0]["result"]
+        w = hpt("--db", self.db, "watch", first)
+        self.assertEqual(w.returncode, 0, w.stdout + w.stderr)
+        trials = json.loads(self.ok("trials", first, "--format", "json").stdout)
+        self.assertEqual(len(trials), 2)
+        # Warm-started from champ: the study's WarmStart event names it.
+        doc = json.loads(self.ok("export", first).stdout)
+        warm = [e["message"] for e in doc["events"] if e["kind"] == "WarmStart"]
+        self.assertEqual(len(warm), 1, doc["events"])
+        self.assertIn("champ", warm[0])
+        r = hpt("--db", self.db, "trigger", "history", "nightly")
+        self.assertEqual(r.returncode, 1)
+
+    def test_bad_trigger_files_and_reports(self):
+        # An error in the file: the user's path with line:column, before hptd is asked.
+        bad = self.write("bad.yaml", AUC_TRIGGER.format(name="bad", project="fraud").replace(
+            "cooldown: 1h", "cooldown: 5x"))
+        r = hpt("--db", self.db, "trigger", "apply", bad)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(bad + ":10:13: error: spec.cooldown:", r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = hpt("--db", self.db, "trigger", "apply", os.path.join(self.dir, "absent.yaml"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("absent.yaml", r.stderr)
+        # A study file that cannot be read: the trigger's field is named.
+        missing = self.write("missing.yaml", AUC_TRIGGER.format(name="m", project="fraud").replace(
+            "retrainTrial: {study: champ}", "submitStudy: {file: no-such-study.yaml}"))
+        r = hpt("--db", self.db, "trigger", "apply", missing)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("spec.action.submitStudy.file", r.stderr)
+        self.assertIn("no-such-study.yaml", r.stderr)
+        # hptd refuses a watch of a study it does not have.
+        watch = self.write("watch.yaml", """apiVersion: hpt.dev/v1
+kind: RetrainTrigger
+metadata: {name: watcher}
+spec:
+  watch: {study: {name: missing-study}}
+  condition: {newBest: {}}
+  action: {retrainTrial: {}}
+""")
+        r = hpt("--db", self.db, "trigger", "apply", watch)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('no study "missing-study"', r.stderr)
+        names = [t["name"] for t in json.loads(self.ok("trigger", "list", "--format",
+                                                       "json").stdout)]
+        self.assertNotIn("bad", names)
+        self.assertNotIn("watcher", names)
+        self.assertNotIn("m", names)
+        # Malformed reports exit 2 and say which argument and the form expected.
+        for arg in ["auc", "=0.5", "auc=abc", "auc=nan", "auc="]:
+            r = hpt("--db", self.db, "report", "--project", "fraud", arg)
+            self.assertEqual(r.returncode, 2, arg)
+            self.assertIn(f'"{arg}" is not NAME=VALUE', r.stderr)
+        r = hpt("--db", self.db, "report", "auc=0.5")  # no --project
+        self.assertEqual(r.returncode, 2)
+        r = hpt("--db", self.db, "trigger", "delete", "nope")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nope", r.stderr)
+        r = hpt("--db", self.db, "trigger", "history", "--limit", "-1")
+        self.assertEqual(r.returncode, 2)
 
 
 def make_certs(d):
@@ -1073,6 +1328,90 @@ class CrossStudyLeaderboard(unittest.TestCase):
                 "desc", "--format", "json", "--top", "1")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual([row["trial"] for row in json.loads(r.stdout)], ["fb-2"])
+
+
+class WarmStart(unittest.TestCase):
+    """spec.hpt.warmStart through the binary: `hpt run` and `hpt render` skip what ran before."""
+
+    @staticmethod
+    def grid_study(name, max_trials, warm=None):
+        hpt_block = f"  hpt:\n    warmStart: [{warm}]\n" if warm else ""
+        return f"""apiVersion: kubeflow.org/v1beta1
+kind: Experiment
+metadata:
+  name: {name}
+spec:
+  objective: {{type: minimize, objectiveMetricName: loss}}
+  algorithm: {{algorithmName: grid}}
+  parallelTrialCount: 1
+  maxTrialCount: {max_trials}
+{hpt_block}  parameters:
+    - name: x
+      parameterType: int
+      feasibleSpace: {{min: "1", max: "4"}}
+  trialTemplate:
+    primaryContainerName: train
+    trialParameters:
+      - {{name: x, reference: x}}
+    trialSpec:
+      apiVersion: batch/v1
+      kind: Job
+      spec:
+        template:
+          spec:
+            containers:
+              - name: train
+                image: busybox
+                command: ["sh", "-c", "echo loss=${{trialParameters.x}}"]
+            restartPolicy: Never
+"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="hpt_warm_")
+        cls.db = os.path.join(cls.dir, "hpt.db")
+        cls.first = os.path.join(cls.dir, "first.yaml")
+        with open(cls.first, "w") as f:
+            f.write(cls.grid_study("first", 2))
+        cls.second = os.path.join(cls.dir, "second.yaml")
+        with open(cls.second, "w") as f:
+            f.write(cls.grid_study("second", 2, warm="first"))
+        r = hpt("--db", cls.db, "run", cls.first)
+        if r.returncode != 0:
+            raise AssertionError("first study failed:\n" + r.stdout + r.stderr)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def xs(self, study):
+        r = hpt("--db", self.db, "trials", study, "--format", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return sorted(row["x"] for row in json.loads(r.stdout))
+
+    def test_render_and_run_take_up_the_grid_where_the_first_study_left_it(self):
+        self.assertEqual(self.xs("first"), ["1", "2"])
+        render = hpt("--db", self.db, "render", self.second, "--trials", "2")
+        self.assertEqual(render.returncode, 0, render.stderr)
+        self.assertIn("warm start: 2 trials from first", render.stderr)
+        self.assertIn("echo loss=3", render.stdout)
+        self.assertIn("echo loss=4", render.stdout)
+        self.assertNotIn("echo loss=1", render.stdout)
+        run = hpt("--db", self.db, "run", self.second)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertEqual(self.xs("second"), ["3", "4"])
+
+    def test_render_without_the_tracker_file_warns_and_a_missing_study_fails(self):
+        r = hpt("--db", os.path.join(self.dir, "none.db"), "render", self.second)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("warning: warmStart: no tracker file", r.stderr)
+        self.assertIn("echo loss=1", r.stdout)
+        ghost = os.path.join(self.dir, "ghost.yaml")
+        with open(ghost, "w") as f:
+            f.write(self.grid_study("ghost", 1, warm="nope"))
+        r = hpt("--db", self.db, "render", ghost)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('warmStart: no study "nope" in ' + self.db, r.stderr)
 
 
 if __name__ == "__main__":

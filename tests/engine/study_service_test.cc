@@ -2,21 +2,29 @@
 // StudyManager running studies as real processes (local runner), a real SQLite tracker file.
 #include "engine/study_service.h"
 
-#include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "engine/metrics_service.h"
 #include "engine/study_manager.h"
+#include "engine/trigger_manager.h"
 #include "hpt/v1/study.grpc.pb.h"
 #include "tests/engine/test_studies.h"
 #include "trial_runner/local/local_runner.h"
@@ -50,11 +58,15 @@ class StudyServiceTest : public ::testing::Test {
         StudyManagerOptions{.endpoint = "127.0.0.1:" + std::to_string(*port),
                             .runs_dir = (dir_ / "runs").string(),
                             .poll_interval_ms = 20});
+    // Never started: a trigger is evaluated only when a test calls EvaluateTriggers.
+    triggers_ = std::make_unique<TriggerManager>(store_.get(), manager_.get(),
+                                                 TriggerManagerOptions{.interval = absl::Hours(1)});
     socket_ = (dir_ / "hptd.sock").string();
-    admin_ = std::make_unique<AdminServer>(
-        manager_.get(), store_.get(),
-        AdminServerOptions{
-            .unix_socket = socket_, .tcp_address = "127.0.0.1:0", .admin_token = kToken});
+    admin_ = std::make_unique<AdminServer>(manager_.get(), store_.get(),
+                                           AdminServerOptions{.unix_socket = socket_,
+                                                              .tcp_address = "127.0.0.1:0",
+                                                              .admin_token = kToken,
+                                                              .triggers = triggers_.get()});
     auto admin_port = admin_->Start();
     ASSERT_TRUE(admin_port.ok()) << admin_port.status();
     tcp_port_ = *admin_port;
@@ -64,6 +76,7 @@ class StudyServiceTest : public ::testing::Test {
 
   void TearDown() override {
     admin_.reset();
+    triggers_.reset();
     manager_.reset();
     runner_.reset();
     metrics_.reset();
@@ -128,6 +141,7 @@ class StudyServiceTest : public ::testing::Test {
   std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<runner::LocalRunner> runner_;
   std::unique_ptr<StudyManager> manager_;
+  std::unique_ptr<TriggerManager> triggers_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<hpt::v1::StudyService::Stub> stub_;
 };
@@ -258,8 +272,8 @@ TEST_F(StudyServiceTest, StopCanLetRunningTrialsFinish) {
 TEST_F(StudyServiceTest, DeleteRemovesAStudyWithItsTrialsAndFiles) {
   hpt::v1::Study s;
   ASSERT_TRUE(Submit(Experiment("done", "echo loss=${trialParameters.x}", 2, 3), &s).ok());
-  ASSERT_TRUE(Submit(Experiment("busy", "sleep 30; echo loss=${trialParameters.x}", 2, 4), &s)
-                  .ok());
+  ASSERT_TRUE(
+      Submit(Experiment("busy", "sleep 30; echo loss=${trialParameters.x}", 2, 4), &s).ok());
   EXPECT_EQ(WatchToEnd("done").state(), hpt::v1::SUCCEEDED);
   WaitFor("busy", [](const hpt::v1::Study& s) { return s.progress().running() == 2; });
   ASSERT_TRUE(fs::exists(dir_ / "runs" / "done"));
@@ -315,7 +329,8 @@ TEST_F(StudyServiceTest, RunningTrialsOnCompletionStopOrFinish) {
     hpt::v1::Study s;
     ASSERT_TRUE(Submit(Experiment(name, script,
                                   "  parallelTrialCount: 2\n  maxTrialCount: 4\n  hpt:\n"
-                                  "    runningTrialsOnCompletion: " + policy,
+                                  "    runningTrialsOnCompletion: " +
+                                      policy,
                                   "    type: minimize\n    goal: 0.5\n"
                                   "    objectiveMetricName: loss\n"),
                        &s)
@@ -370,6 +385,326 @@ TEST_F(StudyServiceTest, TcpNeedsTheAdminTokenAndTheSocketIsPrivate) {
   right->AddMetadata("authorization", std::string("Bearer ") + kToken);
   st = tcp->List(right.get(), {}, &all);
   EXPECT_TRUE(st.ok()) << st.error_message();
+}
+
+// ---- retraining triggers ----
+
+// A RetrainTrigger watching project fraud's model metric auc, firing below 0.9, with `action`
+// (the lines under spec.action, indented by 4).
+std::string AucTrigger(const std::string& name, const std::string& action) {
+  return "apiVersion: hpt.dev/v1\n"
+         "kind: RetrainTrigger\n"
+         "metadata:\n"
+         "  name: " +
+         name +
+         "\n"
+         "spec:\n"
+         "  watch:\n"
+         "    model: {project: fraud, metric: auc}\n"
+         "  condition:\n"
+         "    below: 0.9\n"
+         "  cooldown: 1h\n"
+         "  action:\n" +
+         action;
+}
+
+grpc::Status ApplyTrigger(hpt::v1::StudyService::Stub* stub, grpc::ClientContext* ctx,
+                          const std::string& yaml, hpt::v1::TriggerInfo* out,
+                          const std::string& study_yaml = "") {
+  hpt::v1::ApplyTriggerRequest req;
+  req.set_yaml(yaml);
+  req.set_file_name("auc.yaml");
+  req.set_study_yaml(study_yaml);
+  return stub->ApplyTrigger(ctx, req, out);
+}
+
+grpc::Status ReportAuc(hpt::v1::StudyService::Stub* stub, grpc::ClientContext* ctx, double auc,
+                       hpt::v1::ReportModelMetricsResponse* out) {
+  hpt::v1::ReportModelMetricsRequest req;
+  req.set_project("fraud");
+  hpt::v1::ModelMetric* m = req.add_metrics();
+  m->set_name("auc");
+  m->set_value(auc);
+  return stub->ReportModelMetrics(ctx, req, out);
+}
+
+TEST_F(StudyServiceTest, TriggerRpcsAreUnimplementedWithoutATriggerManager) {
+  const std::string socket = (dir_ / "plain.sock").string();
+  AdminServer plain(manager_.get(), store_.get(), {.unix_socket = socket});
+  ASSERT_TRUE(plain.Start().ok());
+  auto stub = hpt::v1::StudyService::NewStub(
+      grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
+  std::vector<grpc::Status> got;
+  hpt::v1::TriggerInfo info;
+  got.push_back(ApplyTrigger(stub.get(), Ctx().get(),
+                             AucTrigger("t", "    retrainTrial: {study: s}\n"), &info));
+  hpt::v1::ListTriggersResponse list;
+  got.push_back(stub->ListTriggers(Ctx().get(), {}, &list));
+  hpt::v1::TriggerRef ref;
+  ref.set_name("t");
+  got.push_back(stub->DeleteTrigger(Ctx().get(), ref, &ref));
+  hpt::v1::TriggerHistoryRequest hreq;
+  hpt::v1::TriggerHistoryResponse history;
+  got.push_back(stub->TriggerHistory(Ctx().get(), hreq, &history));
+  hpt::v1::ReportModelMetricsResponse stored;
+  got.push_back(ReportAuc(stub.get(), Ctx().get(), 0.5, &stored));
+  got.push_back(stub->EvaluateTriggers(Ctx().get(), {}, &history));
+  ASSERT_EQ(got.size(), 6u);
+  for (const grpc::Status& st : got) {
+    EXPECT_EQ(st.error_code(), grpc::StatusCode::UNIMPLEMENTED) << st.error_message();
+    EXPECT_EQ(st.error_message(), "this hptd runs no triggers");
+  }
+  // Nothing reached the store.
+  auto points = store_->ModelSeries({.project = "fraud", .metric = "auc"});
+  ASSERT_TRUE(points.ok()) << points.status();
+  EXPECT_TRUE(points->empty());
+}
+
+// The whole round: apply, list, report, evaluate (no firing, then one retraining the champion),
+// the cooldown, history, and delete.
+TEST_F(StudyServiceTest, TriggerFiresOnAReportedMetricAndRetrainsTheChampion) {
+  hpt::v1::Study s;
+  ASSERT_TRUE(Submit(Experiment("champ", "echo loss=${trialParameters.x}", 1, 3), &s).ok());
+  ASSERT_EQ(WatchToEnd("champ").state(), hpt::v1::SUCCEEDED);
+  hpt::v1::ListTrialsRequest lt;
+  lt.set_name("champ");
+  lt.set_limit(1);
+  hpt::v1::ListTrialsResponse best;
+  ASSERT_TRUE(stub_->Leaderboard(Ctx().get(), lt, &best).ok());
+  ASSERT_EQ(best.trials_size(), 1);
+
+  const std::string yaml = AucTrigger("auc-drop", "    retrainTrial: {study: champ}\n");
+  hpt::v1::TriggerInfo info;
+  grpc::Status st = ApplyTrigger(stub_.get(), Ctx().get(), yaml, &info);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(info.name(), "auc-drop");
+  EXPECT_TRUE(info.created());
+  EXPECT_FALSE(info.summary().empty());
+  EXPECT_TRUE(info.warnings().empty());
+  EXPECT_GT(info.applied_ms(), 0);
+  EXPECT_EQ(info.updated_ms(), info.applied_ms());
+  hpt::v1::TriggerInfo again;
+  ASSERT_TRUE(ApplyTrigger(stub_.get(), Ctx().get(), yaml, &again).ok());
+  EXPECT_FALSE(again.created());
+  EXPECT_EQ(again.applied_ms(), info.applied_ms());
+  EXPECT_EQ(again.summary(), info.summary());
+
+  hpt::v1::ListTriggersResponse list;
+  ASSERT_TRUE(stub_->ListTriggers(Ctx().get(), {}, &list).ok());
+  ASSERT_EQ(list.triggers_size(), 1);
+  EXPECT_EQ(list.triggers(0).name(), "auc-drop");
+  EXPECT_EQ(list.triggers(0).summary(), info.summary());
+  EXPECT_FALSE(list.triggers(0).has_last_value());
+  EXPECT_EQ(list.triggers(0).last_evaluated_ms(), 0);
+  EXPECT_EQ(list.triggers(0).last_fired_ms(), 0);
+  EXPECT_EQ(list.triggers(0).last_firing_state(), "");
+
+  hpt::v1::ReportModelMetricsResponse stored;
+  ASSERT_TRUE(ReportAuc(stub_.get(), Ctx().get(), 0.95, &stored).ok());
+  EXPECT_EQ(stored.stored(), 1);
+  hpt::v1::TriggerHistoryResponse fired;
+  ASSERT_TRUE(stub_->EvaluateTriggers(Ctx().get(), {}, &fired).ok());
+  EXPECT_EQ(fired.firings_size(), 0);
+  ASSERT_TRUE(stub_->ListTriggers(Ctx().get(), {}, &list).ok());
+  ASSERT_EQ(list.triggers_size(), 1);
+  EXPECT_TRUE(list.triggers(0).has_last_value());
+  EXPECT_DOUBLE_EQ(list.triggers(0).last_value(), 0.95);
+  EXPECT_GT(list.triggers(0).last_evaluated_ms(), 0);
+  EXPECT_FALSE(list.triggers(0).last_reason().empty());
+  EXPECT_EQ(list.triggers(0).last_fired_ms(), 0);
+
+  ASSERT_TRUE(ReportAuc(stub_.get(), Ctx().get(), 0.8, &stored).ok());
+  ASSERT_TRUE(stub_->EvaluateTriggers(Ctx().get(), {}, &fired).ok());
+  ASSERT_EQ(fired.firings_size(), 1);
+  const hpt::v1::TriggerFiring f = fired.firings(0);
+  EXPECT_GT(f.id(), 0);
+  EXPECT_EQ(f.trigger(), "auc-drop");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_DOUBLE_EQ(f.value(), 0.8);
+  EXPECT_EQ(f.action(), "retrainTrial");
+  EXPECT_EQ(f.state(), "DONE");
+  EXPECT_EQ(f.result(), "champ-retrain-" + std::to_string(f.id()));
+  EXPECT_FALSE(f.reason().empty());
+
+  // The cooldown (1h): a lower value fires nothing more.
+  ASSERT_TRUE(ReportAuc(stub_.get(), Ctx().get(), 0.7, &stored).ok());
+  ASSERT_TRUE(stub_->EvaluateTriggers(Ctx().get(), {}, &fired).ok());
+  EXPECT_EQ(fired.firings_size(), 0);
+
+  hpt::v1::TriggerHistoryRequest hreq;
+  hreq.set_name("auc-drop");
+  hpt::v1::TriggerHistoryResponse history;
+  ASSERT_TRUE(stub_->TriggerHistory(Ctx().get(), hreq, &history).ok());
+  ASSERT_EQ(history.firings_size(), 1);
+  EXPECT_EQ(history.firings(0).id(), f.id());
+  EXPECT_EQ(history.firings(0).state(), "DONE");
+  EXPECT_EQ(history.firings(0).result(), f.result());
+  EXPECT_EQ(history.firings(0).time_ms(), f.time_ms());
+  EXPECT_GE(history.firings(0).finished_ms(), f.time_ms());
+  ASSERT_TRUE(stub_->ListTriggers(Ctx().get(), {}, &list).ok());
+  EXPECT_EQ(list.triggers(0).last_fired_ms(), f.time_ms());
+  EXPECT_EQ(list.triggers(0).last_firing_state(), "DONE");
+  EXPECT_EQ(list.triggers(0).last_firing_result(), f.result());
+
+  // The retraining study: one trial with the champion's parameters.
+  hpt::v1::Study retrain = WatchToEnd(f.result());
+  EXPECT_EQ(retrain.state(), hpt::v1::SUCCEEDED) << retrain.DebugString();
+  hpt::v1::ListTrialsRequest rt;
+  rt.set_name(f.result());
+  hpt::v1::ListTrialsResponse trials;
+  ASSERT_TRUE(stub_->ListTrials(Ctx().get(), rt, &trials).ok());
+  ASSERT_EQ(trials.trials_size(), 1);
+  EXPECT_EQ(trials.trials(0).params().at("x"), best.trials(0).params().at("x"));
+
+  hpt::v1::TriggerRef ref;
+  ref.set_name("auc-drop");
+  hpt::v1::TriggerRef deleted;
+  ASSERT_TRUE(stub_->DeleteTrigger(Ctx().get(), ref, &deleted).ok());
+  EXPECT_EQ(deleted.name(), "auc-drop");
+  st = stub_->DeleteTrigger(Ctx().get(), ref, &deleted);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  st = stub_->TriggerHistory(Ctx().get(), hreq, &history);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  ASSERT_TRUE(stub_->ListTriggers(Ctx().get(), {}, &list).ok());
+  EXPECT_EQ(list.triggers_size(), 0);
+}
+
+TEST_F(StudyServiceTest, BadTriggersAreRefusedWithTheirCodes) {
+  hpt::v1::TriggerInfo info;
+  // A file that does not load: INVALID_ARGUMENT naming file:line:column.
+  grpc::Status st =
+      ApplyTrigger(stub_.get(), Ctx().get(),
+                   AucTrigger("t", "    retrainTrial: {study: s}\n") + "  unknownKey: 1\n", &info);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("auc.yaml:13:3:"), std::string::npos) << st.error_message();
+  // A study it names does not exist: NOT_FOUND.
+  st = ApplyTrigger(stub_.get(), Ctx().get(), AucTrigger("t", "    retrainTrial: {study: nope}\n"),
+                    &info);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(st.error_message().find("\"nope\""), std::string::npos) << st.error_message();
+  const std::string watch_study =
+      "apiVersion: hpt.dev/v1\nkind: RetrainTrigger\nmetadata: {name: w}\nspec:\n"
+      "  watch: {study: {name: missing}}\n  condition: {newBest: {}}\n"
+      "  action: {retrainTrial: {}}\n";
+  st = ApplyTrigger(stub_.get(), Ctx().get(), watch_study, &info);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_NE(st.error_message().find("\"missing\""), std::string::npos) << st.error_message();
+  // submitStudy with a file whose text was not sent: INVALID_ARGUMENT.
+  st = ApplyTrigger(stub_.get(), Ctx().get(), AucTrigger("t", "    submitStudy: {file: s.yaml}\n"),
+                    &info);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(st.error_message().find("s.yaml"), std::string::npos) << st.error_message();
+  hpt::v1::ListTriggersResponse list;
+  ASSERT_TRUE(stub_->ListTriggers(Ctx().get(), {}, &list).ok());
+  EXPECT_EQ(list.triggers_size(), 0);
+
+  hpt::v1::TriggerHistoryRequest hreq;
+  hreq.set_name("nope");
+  hpt::v1::TriggerHistoryResponse history;
+  st = stub_->TriggerHistory(Ctx().get(), hreq, &history);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+  hreq.set_name("");
+  hreq.set_limit(-1);
+  st = stub_->TriggerHistory(Ctx().get(), hreq, &history);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "limit must be >= 0, got -1");
+  hreq.set_limit(0);
+  ASSERT_TRUE(stub_->TriggerHistory(Ctx().get(), hreq, &history).ok());
+  EXPECT_EQ(history.firings_size(), 0);
+  hpt::v1::TriggerRef ref;
+  ref.set_name("nope");
+  st = stub_->DeleteTrigger(Ctx().get(), ref, &ref);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();
+}
+
+TEST_F(StudyServiceTest, ReportModelMetricsStoresThePoints) {
+  hpt::v1::ReportModelMetricsRequest req;
+  req.set_project("fraud");
+  req.set_experiment("prod");
+  req.set_model("v3");
+  for (auto [name, value, time] : {std::tuple<const char*, double, int64_t>{"auc", 0.93, 1000},
+                                   {"auc", 0.91, 2000},
+                                   {"latency", 12.5, 1500}}) {
+    hpt::v1::ModelMetric* m = req.add_metrics();
+    m->set_name(name);
+    m->set_value(value);
+    m->set_time_ms(time);
+  }
+  hpt::v1::ReportModelMetricsResponse resp;
+  grpc::Status st = stub_->ReportModelMetrics(Ctx().get(), req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.stored(), 3);
+  auto auc = store_->ModelSeries(
+      {.project = "fraud", .experiment = "prod", .model = "v3", .metric = "auc"});
+  ASSERT_TRUE(auc.ok()) << auc.status();
+  ASSERT_EQ(auc->size(), 2u);
+  EXPECT_EQ((*auc)[0].value, 0.93);
+  EXPECT_EQ((*auc)[0].time_ms, 1000);
+  EXPECT_EQ((*auc)[1].value, 0.91);
+  EXPECT_EQ((*auc)[1].time_ms, 2000);
+  EXPECT_EQ((*auc)[1].project, "fraud");
+  EXPECT_EQ((*auc)[1].experiment, "prod");
+  EXPECT_EQ((*auc)[1].model, "v3");
+  auto latency = store_->ModelSeries({.project = "fraud", .metric = "latency"});
+  ASSERT_TRUE(latency.ok()) << latency.status();
+  ASSERT_EQ(latency->size(), 1u);
+  EXPECT_EQ((*latency)[0].value, 12.5);
+
+  // time_ms 0: stamped now.
+  const int64_t before = absl::ToUnixMillis(absl::Now());
+  ASSERT_TRUE(ReportAuc(stub_.get(), Ctx().get(), 0.5, &resp).ok());
+  const int64_t after = absl::ToUnixMillis(absl::Now());
+  auto now_points = store_->ModelSeries({.project = "fraud", .metric = "auc", .since_ms = 2000});
+  ASSERT_TRUE(now_points.ok());
+  ASSERT_EQ(now_points->size(), 1u);
+  EXPECT_GE((*now_points)[0].time_ms, before);
+  EXPECT_LE((*now_points)[0].time_ms, after);
+
+  // Bad requests store nothing.
+  hpt::v1::ReportModelMetricsRequest bad = req;
+  bad.set_project("");
+  st = stub_->ReportModelMetrics(Ctx().get(), bad, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "project is required (the project the model is deployed under)");
+  bad = req;
+  bad.clear_metrics();
+  st = stub_->ReportModelMetrics(Ctx().get(), bad, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(st.error_message(), "no metrics: give at least one name and value");
+  bad = req;
+  bad.mutable_metrics(1)->set_value(std::nan(""));
+  st = stub_->ReportModelMetrics(Ctx().get(), bad, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  bad = req;
+  bad.mutable_metrics(0)->set_name("");
+  st = stub_->ReportModelMetrics(Ctx().get(), bad, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << st.error_message();
+  auc = store_->ModelSeries({.project = "fraud", .metric = "auc"});
+  ASSERT_TRUE(auc.ok());
+  EXPECT_EQ(auc->size(), 3u);
+}
+
+TEST_F(StudyServiceTest, TriggerRpcsOverTcpNeedTheAdminToken) {
+  auto tcp = hpt::v1::StudyService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(tcp_port_), grpc::InsecureChannelCredentials()));
+  hpt::v1::ReportModelMetricsResponse stored;
+  grpc::Status st = ReportAuc(tcp.get(), Ctx().get(), 0.5, &stored);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  hpt::v1::TriggerInfo info;
+  st = ApplyTrigger(tcp.get(), Ctx().get(), AucTrigger("t", "    retrainTrial: {study: s}\n"),
+                    &info);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  hpt::v1::TriggerHistoryResponse history;
+  st = tcp->EvaluateTriggers(Ctx().get(), {}, &history);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  auto points = store_->ModelSeries({.project = "fraud", .metric = "auc"});
+  ASSERT_TRUE(points.ok());
+  EXPECT_TRUE(points->empty());
+  auto right = Ctx();
+  right->AddMetadata("authorization", std::string("Bearer ") + kToken);
+  st = ReportAuc(tcp.get(), right.get(), 0.5, &stored);
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(stored.stored(), 1);
 }
 
 TEST(AdminServerTest, NoAnonymousTcp) {
@@ -442,6 +777,82 @@ TEST_F(StudyServiceTest, RestartTakesUpRunningStudiesAndRunsLostTrialsAgain) {
   taken = manager_->RecoverAll();
   ASSERT_TRUE(taken.ok());
   EXPECT_TRUE(taken->empty());
+}
+
+}  // namespace
+}  // namespace hpt::engine
+
+namespace hpt::engine {
+namespace {
+
+// A local runner whose Purge waits until the test lets it go: a Kubernetes API server being slow.
+class SlowPurgeRunner final : public runner::TrialRunner {
+ public:
+  absl::Status Launch(const runner::TrialLaunch& l) override { return local_.Launch(l); }
+  absl::StatusOr<runner::RunStatus> Poll(const std::string& n) override { return local_.Poll(n); }
+  absl::Status Cancel(const std::string& n) override { return local_.Cancel(n); }
+  absl::StatusOr<std::vector<runner::RunStatus>> Adopt(const std::string& s) override {
+    return local_.Adopt(s);
+  }
+  absl::Status Purge(const std::string& study) override {
+    entered_.Notify();
+    release_.WaitForNotification();
+    return local_.Purge(study);
+  }
+  absl::Notification entered_, release_;
+
+ private:
+  runner::LocalRunner local_{runner::LocalRunnerOptions{}};
+};
+
+// Deleting a study does not hold the manager while the runner purges: other studies answer
+// meanwhile, and the study being deleted can be neither resumed nor deleted again.
+TEST(StudyManagerDelete, PurgesWithoutHoldingTheManager) {
+  const fs::path dir =
+      fs::path(::testing::TempDir()) / ("study_manager_delete_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  auto store = tracker::TrialStore::Open({}, (dir / "hpt.db").string());
+  ASSERT_TRUE(store.ok()) << store.status();
+  SlowPurgeRunner runner;
+  StudyManager manager(store->get(), &runner,
+                       {.runs_dir = (dir / "runs").string(), .poll_interval_ms = 20});
+  for (const char* name : {"a", "b"}) {
+    absl::StatusOr<StudyView> v =
+        manager.Submit(Experiment(name, "echo loss=${trialParameters.x}", 1, 1), "s.yaml", {});
+    ASSERT_TRUE(v.ok()) << v.status();
+    for (uint64_t version = 0;;) {
+      absl::StatusOr<StudyUpdate> u = manager.WaitForChange(name, version, absl::Seconds(60));
+      ASSERT_TRUE(u.ok()) << u.status();
+      if (!u->view.live && u->view.record.state != tracker::StudyState::kRunning) break;
+      ASSERT_NE(u->version, version) << "timed out";
+      version = u->version;
+    }
+  }
+  absl::StatusOr<int> deleted;
+  std::thread deleter([&] { deleted = manager.Delete("a", /*force=*/false); });
+  runner.entered_.WaitForNotification();
+  // Answers while "a" is purged (these calls waited for the whole purge before).
+  auto other = std::async(std::launch::async, [&] { return manager.Get("b"); });
+  const bool answered = other.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  EXPECT_TRUE(answered) << "Get(b) waited for the purge of a";
+  absl::StatusOr<StudyView> resumed = manager.Resume("a", 5);
+  EXPECT_EQ(resumed.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(resumed.status().message(), "study a is being deleted");
+  absl::StatusOr<int> twice = manager.Delete("a", false);
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(twice.status().message(), "study a is being deleted already");
+  runner.release_.Notify();
+  deleter.join();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);
+  if (answered) {
+    EXPECT_TRUE(other.get().ok());
+  }
+  EXPECT_EQ(manager.Get("a").status().code(), absl::StatusCode::kNotFound);
+  manager.Shutdown();
+  store->reset();
+  fs::remove_all(dir);
 }
 
 }  // namespace

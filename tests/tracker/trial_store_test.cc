@@ -1019,6 +1019,13 @@ TEST_F(TrialStoreTest, TriggersApplyFindListDelete) {
   EXPECT_EQ(store_->ListFirings(a.id, 0).status().code(), absl::StatusCode::kNotFound);
   ASSERT_OK_AND_ASSIGN(std::vector<TriggerFiring> none, store_->ListFirings(0, 0));
   EXPECT_THAT(none, IsEmpty());  // its firings went with it
+  // Applied anew, its firings never take an old firing's id (studies are named by it).
+  ASSERT_OK_AND_ASSIGN(TriggerRecord again,
+                       store_->ApplyTrigger({.name = "auc-drop", .spec_yaml = "v3\n"}, nullptr));
+  ASSERT_OK_AND_ASSIGN(std::optional<TriggerFiring> next,
+                       store_->ClaimFiring({.trigger_id = again.id, .time_ms = 1000}, 0));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_GT(next->id, fired->id);
 
   EXPECT_EQ(store_->ApplyTrigger({.spec_yaml = "x"}, nullptr).status().code(),
             absl::StatusCode::kInvalidArgument);
