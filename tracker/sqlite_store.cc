@@ -193,20 +193,26 @@ absl::Status LoadParams(Db& db, TrialRecord& trial) {
   }
 }
 
-// Fills the params of `trials`, all of study `study_id`.
-absl::Status AttachParams(Db& db, int64_t study_id, std::vector<TrialRecord>& trials) {
-  if (trials.size() <= kParamsPerTrialLimit) {
-    for (TrialRecord& t : trials) {
-      if (absl::Status s = LoadParams(db, t); !s.ok()) return s;
+// Fills the params of `trials`, all of study `study_id` (0: of any studies).
+absl::Status AttachParams(Db& db, int64_t study_id, const std::vector<TrialRecord*>& trials) {
+  // One pass reads every param of the study (or of the file): worth it only for many trials
+  // (across studies, a top-100 leaderboard read 3 ms slower that way over 10,000 trials).
+  if (trials.size() <= (study_id != 0 ? kParamsPerTrialLimit : kParamsPerTrialLimit * 64)) {
+    for (TrialRecord* t : trials) {
+      if (absl::Status s = LoadParams(db, *t); !s.ok()) return s;
     }
     return absl::OkStatus();
   }
+  // Many trials: one pass over the params of their study (or of the file) instead of one query
+  // per trial.
   std::map<int64_t, TrialRecord*> by_id;
-  for (TrialRecord& t : trials) by_id[t.id] = &t;
-  absl::StatusOr<Stmt> st = db.Prepare(
-      "SELECT p.trial_id, p.name, p.value FROM params AS p JOIN trials AS t ON t.id = p.trial_id "
-      "WHERE t.study_id = ?1 ORDER BY p.trial_id, p.ord",
-      study_id);
+  for (TrialRecord* t : trials) by_id[t->id] = t;
+  absl::StatusOr<Stmt> st =
+      study_id != 0
+          ? db.Prepare("SELECT p.trial_id, p.name, p.value FROM params AS p JOIN trials AS t ON "
+                       "t.id = p.trial_id WHERE t.study_id = ?1 ORDER BY p.trial_id, p.ord",
+                       study_id)
+          : db.Prepare("SELECT trial_id, name, value FROM params ORDER BY trial_id, ord");
   if (!st.ok()) return st.status();
   while (true) {
     absl::StatusOr<bool> row = st->Step();
@@ -234,7 +240,9 @@ absl::StatusOr<std::vector<TrialRecord>> LoadTrials(Db& db, int64_t study_id,
                                                     absl::StatusOr<Stmt> st) {
   absl::StatusOr<std::vector<TrialRecord>> trials = ReadAll<TrialRecord>(std::move(st), ReadTrial);
   if (!trials.ok()) return trials;
-  if (absl::Status s = AttachParams(db, study_id, *trials); !s.ok()) return s;
+  std::vector<TrialRecord*> all;
+  for (TrialRecord& t : *trials) all.push_back(&t);
+  if (absl::Status s = AttachParams(db, study_id, all); !s.ok()) return s;
   return trials;
 }
 
@@ -720,9 +728,9 @@ absl::StatusOr<std::vector<TrialRecord>> SqliteStore::FindTrials(const std::stri
       if (!t.ok()) return t.status();
       out.push_back(*std::move(t));
     }
-    for (TrialRecord& t : out) {
-      if (absl::Status s = LoadParams(db, t); !s.ok()) return s;
-    }
+    std::vector<TrialRecord*> trials;
+    for (TrialRecord& t : out) trials.push_back(&t);
+    if (absl::Status s = AttachParams(db, study_id, trials); !s.ok()) return s;
     return out;
   });
 }
@@ -1466,9 +1474,9 @@ absl::StatusOr<std::vector<RankedTrial>> SqliteStore::RankTrials(const RankQuery
                      .value = st->ColumnDouble(15),
                      .rank = static_cast<int>(st->ColumnInt(14))});
     }
-    for (RankedTrial& r : out) {
-      if (absl::Status s = LoadParams(db, r.trial); !s.ok()) return s;
-    }
+    std::vector<TrialRecord*> trials;
+    for (RankedTrial& r : out) trials.push_back(&r.trial);
+    if (absl::Status s = AttachParams(db, q.study_id, trials); !s.ok()) return s;
     return out;
   });
 }
