@@ -211,24 +211,6 @@ void ReadStudy(const std::string& text, Sink* sink, StudySpec* out) {
 }
 
 // Orders the diagnostics by place (the study file first), hands them out, and picks the status.
-absl::StatusOr<StudySpec> Finish(Sink& sink, StudySpec spec, std::vector<Diagnostic>* diagnostics) {
-  std::vector<Diagnostic>& diags = sink.diagnostics();
-  const std::string& file = sink.file();
-  std::stable_sort(diags.begin(), diags.end(), [&file](const Diagnostic& a, const Diagnostic& b) {
-    bool a_other = a.file != file;
-    bool b_other = b.file != file;
-    if (a_other != b_other) return !a_other;
-    if (a_other) return false;  // other files: keep the order found
-    if (a.line != b.line) return a.line < b.line;
-    return a.column < b.column;
-  });
-  if (diagnostics != nullptr) {
-    diagnostics->insert(diagnostics->end(), diags.begin(), diags.end());
-  }
-  if (absl::Status s = StatusFromDiagnostics(diags); !s.ok()) return s;
-  return spec;
-}
-
 }  // namespace
 
 absl::StatusOr<StudySpec> LoadStudyText(const std::string& text, const std::string& file_name,
@@ -236,31 +218,16 @@ absl::StatusOr<StudySpec> LoadStudyText(const std::string& text, const std::stri
   StudySpec spec;
   spec.file = file_name.empty() ? "<string>" : file_name;
   spec.source_yaml = text;
-  Sink sink(spec.file);
-  try {
-    ReadStudy(text, &sink, &spec);
-  } catch (const YAML::Exception& e) {
-    sink.Error(LocOf(e.mark), "",
-               absl::StrCat("cannot read the YAML: ", spec_internal::EscapeNonUtf8(e.msg)));
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("internal error while loading study ", spec.file, ": ", e.what()));
-  }
-  return Finish(sink, std::move(spec), diagnostics);
+  absl::Status s = spec_internal::RunLoad(
+      spec.file, "study", [&](Sink* sink) { ReadStudy(text, sink, &spec); }, diagnostics);
+  if (!s.ok()) return s;
+  return spec;
 }
 
 absl::StatusOr<StudySpec> LoadStudyFile(const std::string& path,
                                         std::vector<Diagnostic>* diagnostics) {
-  absl::StatusOr<std::string> text = spec_internal::ReadTextFile(path);
-  if (!text.ok()) {
-    if (diagnostics != nullptr) {
-      Diagnostic d;
-      d.file = path;
-      d.message = std::string(text.status().message());
-      diagnostics->push_back(std::move(d));
-    }
-    return text.status();
-  }
+  absl::StatusOr<std::string> text = spec_internal::ReadLoadedFile(path, diagnostics);
+  if (!text.ok()) return text.status();
   return LoadStudyText(*text, path, diagnostics);
 }
 

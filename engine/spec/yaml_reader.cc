@@ -1,13 +1,16 @@
 #include "engine/spec/yaml_reader.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <exception>
 #include <sstream>
 #include <system_error>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "engine/spec/config_maps.h"
 #include "yaml-cpp/eventhandler.h"
 
 namespace hpt::engine::spec_internal {
@@ -793,6 +796,42 @@ int ScalarTextLine(const YAML::Node& node, absl::string_view source) {
     return loc.line + 1;
   }
   return loc.line;
+}
+
+absl::Status RunLoad(const std::string& file, absl::string_view what,
+                     absl::FunctionRef<void(Sink*)> read, std::vector<Diagnostic>* diagnostics) {
+  Sink sink(file);
+  try {
+    read(&sink);
+  } catch (const YAML::Exception& e) {
+    sink.Error(LocOf(e.mark), "", absl::StrCat("cannot read the YAML: ", EscapeNonUtf8(e.msg)));
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("internal error while loading ", what, " ", file, ": ", e.what()));
+  }
+  std::vector<Diagnostic>& diags = sink.diagnostics();
+  std::stable_sort(diags.begin(), diags.end(), [&file](const Diagnostic& a, const Diagnostic& b) {
+    const bool a_other = a.file != file;
+    const bool b_other = b.file != file;
+    if (a_other != b_other) return !a_other;
+    if (a_other) return false;  // other files: keep the order found
+    if (a.line != b.line) return a.line < b.line;
+    return a.column < b.column;
+  });
+  if (diagnostics != nullptr) diagnostics->insert(diagnostics->end(), diags.begin(), diags.end());
+  return StatusFromDiagnostics(diags);
+}
+
+absl::StatusOr<std::string> ReadLoadedFile(const std::string& path,
+                                           std::vector<Diagnostic>* diagnostics) {
+  absl::StatusOr<std::string> text = ReadTextFile(path);
+  if (!text.ok() && diagnostics != nullptr) {
+    Diagnostic d;
+    d.file = path;
+    d.message = std::string(text.status().message());
+    diagnostics->push_back(std::move(d));
+  }
+  return text;
 }
 
 }  // namespace hpt::engine::spec_internal

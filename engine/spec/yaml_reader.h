@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/spec/study_spec.h"
 #include "nlohmann/json.hpp"
@@ -227,6 +229,19 @@ std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text,
 size_t FirstNonUtf8Byte(absl::string_view text);
 // `text` with every byte that is not part of well-formed UTF-8 written as \xNN.
 std::string EscapeNonUtf8(absl::string_view text);
+
+// One load of a document (a study, a trigger): runs `read` with a Sink for `file`. A yaml-cpp
+// exception becomes an error at its mark ("cannot read the YAML: ..."); any other exception is
+// InternalError naming `what` ("study", "trigger") and the file. Then sorts the diagnostics
+// (this file's by position first, then other files' in the order found), appends them to
+// `diagnostics` (when not null) and returns StatusFromDiagnostics of them.
+absl::Status RunLoad(const std::string& file, absl::string_view what,
+                     absl::FunctionRef<void(Sink*)> read, std::vector<Diagnostic>* diagnostics);
+
+// The text of the file at `path` for a loader; a failure is also appended to `diagnostics` (when
+// not null) as a diagnostic of that file. NotFound / FailedPrecondition as ReadTextFile.
+absl::StatusOr<std::string> ReadLoadedFile(const std::string& path,
+                                           std::vector<Diagnostic>* diagnostics);
 
 // The 1-based line where the text of scalar `node` begins in `source` (the file the node was parsed
 // from): for a block scalar (`|`, `|-`, `>`) the line after its indicator.

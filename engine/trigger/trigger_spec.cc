@@ -750,23 +750,6 @@ void ReadTrigger(const Reader& r, const std::string& text, TriggerSpec* out) {
   }
 }
 
-absl::StatusOr<TriggerSpec> Finish(Sink& sink, TriggerSpec spec,
-                                   std::vector<Diagnostic>* diagnostics) {
-  std::vector<Diagnostic>& diags = sink.diagnostics();
-  const std::string& file = sink.file();
-  std::stable_sort(diags.begin(), diags.end(), [&file](const Diagnostic& a, const Diagnostic& b) {
-    bool a_other = a.file != file;
-    bool b_other = b.file != file;
-    if (a_other != b_other) return !a_other;
-    if (a_other) return false;
-    if (a.line != b.line) return a.line < b.line;
-    return a.column < b.column;
-  });
-  if (diagnostics != nullptr) diagnostics->insert(diagnostics->end(), diags.begin(), diags.end());
-  if (absl::Status s = StatusFromDiagnostics(diags); !s.ok()) return s;
-  return spec;
-}
-
 }  // namespace
 
 Goal TriggerSpec::goal() const {
@@ -875,32 +858,21 @@ absl::StatusOr<TriggerSpec> LoadTriggerText(const std::string& text, const std::
   TriggerSpec spec;
   spec.file = file_name.empty() ? "<string>" : file_name;
   spec.source_yaml = text;
-  Sink sink(spec.file);
-  Reader r{&sink, text};
-  try {
-    ReadTrigger(r, text, &spec);
-  } catch (const YAML::Exception& e) {
-    sink.Error(LocOf(e.mark), "",
-               absl::StrCat("cannot read the YAML: ", spec_internal::EscapeNonUtf8(e.msg)));
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("internal error while loading trigger ", spec.file, ": ", e.what()));
-  }
-  return Finish(sink, std::move(spec), diagnostics);
+  absl::Status s = spec_internal::RunLoad(
+      spec.file, "trigger",
+      [&](Sink* sink) {
+        Reader r{sink, text};
+        ReadTrigger(r, text, &spec);
+      },
+      diagnostics);
+  if (!s.ok()) return s;
+  return spec;
 }
 
 absl::StatusOr<TriggerSpec> LoadTriggerFile(const std::string& path,
                                             std::vector<Diagnostic>* diagnostics) {
-  absl::StatusOr<std::string> text = spec_internal::ReadTextFile(path);
-  if (!text.ok()) {
-    if (diagnostics != nullptr) {
-      Diagnostic d;
-      d.file = path;
-      d.message = std::string(text.status().message());
-      diagnostics->push_back(std::move(d));
-    }
-    return text.status();
-  }
+  absl::StatusOr<std::string> text = spec_internal::ReadLoadedFile(path, diagnostics);
+  if (!text.ok()) return text.status();
   return LoadTriggerText(*text, path, diagnostics);
 }
 

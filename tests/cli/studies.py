@@ -7,8 +7,17 @@ trial is a batch/v1 Job with one container `train` running `command`, where
 import json
 
 
-def experiment(name, command, parallel, max_trials, namespace=None, annotations=None):
-    """The study's YAML text. `command` is the container's command list."""
+# The default search space: one double x in [0, 1].
+DOUBLE_X = """    - name: x
+      parameterType: double
+      feasibleSpace: {min: "0", max: "1"}
+"""
+
+
+def experiment(name, command, parallel, max_trials, namespace=None, annotations=None,
+               algorithm="random", parameters=DOUBLE_X, extra_spec=""):
+    """The study's YAML text. `command` is the container's command list; `parameters` the items
+    of spec.parameters (they must include x); `extra_spec` more lines of spec (indented)."""
     metadata = f"  name: {name}\n"
     if namespace:
         metadata += f"  namespace: {namespace}\n"
@@ -23,14 +32,11 @@ metadata:
     type: minimize
     objectiveMetricName: loss
   algorithm:
-    algorithmName: random
+    algorithmName: {algorithm}
   parallelTrialCount: {parallel}
   maxTrialCount: {max_trials}
-  parameters:
-    - name: x
-      parameterType: double
-      feasibleSpace: {{min: "0", max: "1"}}
-  trialTemplate:
+{extra_spec}  parameters:
+{parameters}  trialTemplate:
     primaryContainerName: train
     trialParameters:
       - {{name: x, reference: x}}

@@ -1335,36 +1335,11 @@ class WarmStart(unittest.TestCase):
 
     @staticmethod
     def grid_study(name, max_trials, warm=None):
-        hpt_block = f"  hpt:\n    warmStart: [{warm}]\n" if warm else ""
-        return f"""apiVersion: kubeflow.org/v1beta1
-kind: Experiment
-metadata:
-  name: {name}
-spec:
-  objective: {{type: minimize, objectiveMetricName: loss}}
-  algorithm: {{algorithmName: grid}}
-  parallelTrialCount: 1
-  maxTrialCount: {max_trials}
-{hpt_block}  parameters:
-    - name: x
-      parameterType: int
-      feasibleSpace: {{min: "1", max: "4"}}
-  trialTemplate:
-    primaryContainerName: train
-    trialParameters:
-      - {{name: x, reference: x}}
-    trialSpec:
-      apiVersion: batch/v1
-      kind: Job
-      spec:
-        template:
-          spec:
-            containers:
-              - name: train
-                image: busybox
-                command: ["sh", "-c", "echo loss=${{trialParameters.x}}"]
-            restartPolicy: Never
-"""
+        """A grid over an int x in 1..4, whose trial's loss is x."""
+        return studies.shell_experiment(
+            name, "echo loss=${trialParameters.x}", 1, max_trials, algorithm="grid",
+            parameters='    - {name: x, parameterType: int, feasibleSpace: {min: "1", max: "4"}}\n',
+            extra_spec=f"  hpt:\n    warmStart: [{warm}]\n" if warm else "")
 
     @classmethod
     def setUpClass(cls):

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/metrics_service.h"
 #include "engine/validate.h"
+#include "tests/common/test_dirs.h"
 #include "tests/engine/test_studies.h"
 #include "trial_runner/local/local_runner.h"
 
@@ -33,11 +34,7 @@ using tracker::TrialState;
 class ControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("controller_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::FreshTestDir("controller");
     auto store = tracker::TrialStore::Open({}, (dir_ / "hpt.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);

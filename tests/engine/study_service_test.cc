@@ -26,6 +26,7 @@
 #include "engine/study_manager.h"
 #include "engine/trigger_manager.h"
 #include "hpt/v1/study.grpc.pb.h"
+#include "tests/common/test_dirs.h"
 #include "tests/engine/test_studies.h"
 #include "trial_runner/local/local_runner.h"
 
@@ -39,11 +40,7 @@ constexpr char kToken[] = "0123456789abcdef-admin";
 class StudyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("study_service_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::FreshTestDir("study_service");
     auto store = tracker::TrialStore::Open({}, (dir_ / "hpt.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
@@ -808,10 +805,7 @@ class SlowPurgeRunner final : public runner::TrialRunner {
 // Deleting a study does not hold the manager while the runner purges: other studies answer
 // meanwhile, and the study being deleted can be neither resumed nor deleted again.
 TEST(StudyManagerDelete, PurgesWithoutHoldingTheManager) {
-  const fs::path dir =
-      fs::path(::testing::TempDir()) / ("study_manager_delete_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
+  const fs::path dir = test_support::FreshTestDir("study_manager_delete");
   auto store = tracker::TrialStore::Open({}, (dir / "hpt.db").string());
   ASSERT_TRUE(store.ok()) << store.status();
   SlowPurgeRunner runner;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/metrics_service.h"
 #include "engine/study_manager.h"
+#include "tests/common/test_dirs.h"
 #include "tests/engine/test_studies.h"
 #include "trial_runner/local/local_runner.h"
 
@@ -48,11 +49,7 @@ spec:
 class TriggerManagerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("trigger_manager_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::FreshTestDir("trigger_manager");
     Open();
   }
   void TearDown() override {

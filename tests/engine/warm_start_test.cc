@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/controller.h"
+#include "tests/common/test_dirs.h"
 #include "trial_runner/local/local_runner.h"
 
 namespace hpt::engine {
@@ -397,11 +398,7 @@ std::string IntStudy(const std::string& name, const std::string& algorithm, int 
 class WarmStartRunTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) /
-           ("warm_run_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::FreshTestDir("warm_run");
     auto store = tracker::TrialStore::Open({}, (dir_ / "hpt.db").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
