@@ -711,6 +711,36 @@ spec:
         r = hpt("--db", self.db, "trigger", "history", "nightly")
         self.assertEqual(r.returncode, 1)
 
+    def python_report(self, code):
+        """Runs `code` with hpt_client importable and HPT_SERVER at this hptd."""
+        build = os.path.dirname(os.path.dirname(HPT))
+        env = dict(os.environ,
+                   PYTHONPATH=os.pathsep.join([os.path.join(build, "python"),
+                                               os.path.join(SRC, "client", "python")]),
+                   HPT_SERVER="unix:" + os.path.join(self.dir, "hptd.sock"))
+        return subprocess.run(["/usr/bin/python3", "-c", "import hpt_client\n" + code],
+                              env=env, capture_output=True, text=True, timeout=60)
+
+    def test_python_client_reports_a_deployed_models_metrics(self):
+        path = self.write("py-watch.yaml", AUC_TRIGGER.format(name="py-watch", project="py"))
+        self.ok("trigger", "apply", path)
+        r = self.python_report(
+            "print(hpt_client.report_model('py', {'auc': 0.97, 'latency_ms': 12}, model='v9'))")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "2\n")
+        self.evaluated("py-watch", 0.97)  # the trigger saw the point
+        r = self.python_report("hpt_client.report_model('py', {'auc': float('nan')})")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ValueError: metric 'auc': value is nan", r.stderr)
+        r = self.python_report("hpt_client.report_model('', {'auc': 1})")
+        self.assertIn("ValueError: project is required", r.stderr)
+        r = self.python_report(
+            "hpt_client.report_model('py', {'auc': 1}, server='unix:/nonexistent/hptd.sock',"
+            " timeout=5)")
+        self.assertIn("HptError", r.stderr)
+        self.assertIn("UNAVAILABLE", r.stderr)
+        self.ok("trigger", "delete", "py-watch")
+
     def test_bad_trigger_files_and_reports(self):
         # An error in the file: the user's path with line:column, before hptd is asked.
         bad = self.write("bad.yaml", AUC_TRIGGER.format(name="bad", project="fraud").replace(

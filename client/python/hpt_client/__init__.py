@@ -14,6 +14,11 @@ gRPC (``hpt.v1.MetricsService``)::
 
 Code instrumented for Katib keeps working through ``hpt_client.katib.report_metrics``.
 
+A deployed model's service reports its live metrics to hptd, where retraining triggers watch
+them (docs/triggers.md), with ``report_model``::
+
+    hpt_client.report_model("fraud", {"auc": 0.87}, experiment="prod", model="fraud-v3")
+
 Behaviour worth knowing:
 
 * Importing this module touches no network and reads no environment; the first call does.
@@ -48,7 +53,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 import grpc
 
-from hpt.v1 import metrics_pb2, metrics_pb2_grpc
+from hpt.v1 import metrics_pb2, metrics_pb2_grpc, study_pb2, study_pb2_grpc
 
 __all__ = [
     "Assignment",
@@ -59,6 +64,7 @@ __all__ = [
     "open_channel",
     "params",
     "report",
+    "report_model",
     "seed",
 ]
 
@@ -70,6 +76,8 @@ ENV_TLS_CA = "HPT_TLS_CA"
 ENV_TLS_CERT = "HPT_TLS_CERT"
 ENV_TLS_KEY = "HPT_TLS_KEY"
 ENV_TLS_SERVER_NAME = "HPT_TLS_SERVER_NAME"
+ENV_SERVER = "HPT_SERVER"
+ENV_ADMIN_TOKEN_FILE = "HPT_ADMIN_TOKEN_FILE"
 
 MAX_METRIC_NAME_BYTES = 256
 _INT64_MAX = 2**63 - 1
@@ -407,6 +415,57 @@ def close() -> None:
         reporter, _default = _default, None
     if reporter is not None:
         reporter.close()
+
+
+def report_model(project: str, metrics: Mapping[str, Any], experiment: str = "",
+                 model: str = "", time_ms: int = 0, server: Optional[str] = None,
+                 token_file: Optional[str] = None, timeout: float = 30.0) -> int:
+    """Reports a deployed model's metrics to hptd; returns how many points it stored.
+
+    The points go to ``hpt.v1.StudyService/ReportModelMetrics`` under ``project`` (required),
+    ``experiment`` and ``model``, stamped ``time_ms`` (Unix milliseconds; 0: when hptd stores
+    them). Retraining triggers that watch the metric evaluate at once. ``server`` is hptd's
+    StudyService address, ``unix:/path/hptd.sock`` or ``host:port`` (default ``$HPT_SERVER``);
+    over TCP hptd wants its admin token, read from ``token_file`` (default
+    ``$HPT_ADMIN_TOKEN_FILE``); TLS as ``open_channel``. The call is not retried: a report is not
+    idempotent, and one that failed UNAVAILABLE is left to the caller.
+
+    ValueError for a bad project, metric name or value (nothing is sent); RuntimeError when no
+    server is given or the token file cannot be read; HptError when hptd refuses the call.
+    """
+    if not isinstance(project, str) or not project:
+        raise ValueError("project is required: the project the model is deployed under")
+    if not metrics:
+        raise ValueError("no metrics: give at least one name and value")
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms < 0:
+        raise ValueError(f"time_ms is {time_ms!r}; Unix milliseconds >= 0 (0: now)")
+    request = study_pb2.ReportModelMetricsRequest(project=project, experiment=experiment,
+                                                  model=model)
+    for name, value in metrics.items():
+        request.metrics.add(name=_metric_name(name), value=_metric_value(name, value),
+                            time_ms=time_ms)
+    address = server or os.environ.get(ENV_SERVER)
+    if not address:
+        raise RuntimeError(f"no hptd to report to: pass server= or set {ENV_SERVER} "
+                           "(unix:/path/hptd.sock or host:port)")
+    metadata = []
+    token_path = token_file or os.environ.get(ENV_ADMIN_TOKEN_FILE)
+    if token_path:
+        try:
+            with open(token_path, encoding="utf-8") as f:
+                metadata.append(("authorization", "Bearer " + f.read().strip()))
+        except OSError as e:
+            raise RuntimeError(f"admin token file {token_path}: cannot read it "
+                               f"({e.strerror})") from None
+    method = "hpt.v1.StudyService/ReportModelMetrics"
+    with (grpc.insecure_channel(address) if address.startswith("unix:")
+          else open_channel(address)) as channel:
+        stub = study_pb2_grpc.StudyServiceStub(channel)
+        try:
+            reply = stub.ReportModelMetrics(request, timeout=timeout, metadata=metadata)
+        except grpc.RpcError as e:
+            raise HptError(method, e.code(), e.details(), address) from None
+    return reply.stored
 
 
 atexit.register(close)
