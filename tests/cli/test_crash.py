@@ -401,26 +401,29 @@ class KubernetesCrash(unittest.TestCase):
         jobs = {}
         for name, uid in added:
             jobs.setdefault(name, set()).add(uid)
-        adopted = 0
+        adopted = requeued = 0
         for row in rows:
             name = row["trial"]
             with self.subTest(trial=name):
                 info = show(self.db, name)
                 kinds = [k for k, _ in events_of(self.db, name)]
                 adopted += kinds.count("TrialAdopted")
-                self.assertNotIn("TrialRequeued", kinds)  # Kubernetes trials are adopted, never re-run
+                # A trial whose Job the next hptd does not find (killed between its record and
+                # its Job) is run once more (Reclaim found nothing of it); adopted ones never.
+                self.assertLessEqual(kinds.count("TrialRequeued"), 1, kinds)
+                requeued += kinds.count("TrialRequeued")
                 self.assertLessEqual(len(jobs.get(name, ())), 1, f"{name} has two Jobs")
                 if info["state"] == "SUCCEEDED":
                     self.assertEqual(len(jobs.get(name, ())), 1)
                     self.assertAlmostEqual(info["metrics"]["loss"]["latest"],
                                            float(info["params"]["x"]))
                 else:
-                    # Lost between its record and its Job: never created afterwards.
+                    # Lost twice between its record and its Job.
                     self.assertEqual(info["reason"], "TrialLost", info)
-                    self.assertNotIn(name, jobs)
         self.assertEqual(set(jobs), {n for n in jobs if n.startswith("crash-k8s-")})
         self.assertGreaterEqual(adopted, 1)  # some kill left Jobs for the next hptd
-        print(f"\n  {kills} kills; {adopted} Jobs adopted, {len(added)} created", file=sys.stderr)
+        print(f"\n  {kills} kills; {adopted} Jobs adopted, {requeued} trials run again, "
+              f"{len(added)} Jobs created", file=sys.stderr)
 
 
 if __name__ == "__main__":

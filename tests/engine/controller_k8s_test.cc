@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -259,6 +260,104 @@ TEST_F(ControllerK8sTest, RestartTakesUpTheRunningJobsWithoutDuplicates) {
   EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 4);
   EXPECT_EQ(cluster.jobs_seen(), 4);
   EXPECT_EQ(Events(study->id, "TrialAdopted").size(), 2u);
+}
+
+// A Job deleted while no engine ran (with propagationPolicy Orphan, so its token Secret and its
+// ended pod are left): the restarted engine finds nothing of the trial running
+// (TrialRunner::Reclaim), deletes the Secret and runs the trial again once as attempt 2; the
+// other Job is adopted, not created again.
+TEST_F(ControllerK8sTest, RestartRunsATrialWhoseJobVanishedAgainOnce) {
+  const fs::path file = dir_ / "study.yaml";
+  std::ofstream(file) << Study(3);
+  std::vector<Diagnostic> diags;
+  absl::StatusOr<StudySpec> spec = LoadAndCheckStudy(file.string(), &diags);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ControllerOptions co{.endpoint = "hptd.ml.svc:7070",
+                       .runs_dir = (dir_ / "runs").string(),
+                       .poll_interval_ms = 10,
+                       .cluster = true};
+  auto running = [&](const std::string& name) {
+    absl::StatusOr<tracker::TrialRecord> t = store_->FindTrial(name);
+    return t.ok() && t->state == TrialState::kRunning;
+  };
+  {
+    // The first engine's two Jobs get a pod each (named so that the cluster's later pods sort
+    // newer) and run; then the engine goes away.
+    StudyController first(*spec, store_.get(), runner_.get(), co);
+    std::thread stopper([&] {
+      while (server_->Jobs("ml").size() < 2)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      for (const char* job : {"mnist-00001", "mnist-00002"}) {
+        EXPECT_TRUE(server_->CreatePodForJob("ml", job, std::string(job) + "-0", "Running").ok());
+      }
+      while (!running("mnist-00001") || !running("mnist-00002"))
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      first.RequestDetach();
+    });
+    absl::StatusOr<tracker::StudyRecord> detached = first.Run();
+    stopper.join();
+    ASSERT_TRUE(detached.ok()) << detached.status();
+    EXPECT_EQ(detached->state, tracker::StudyState::kRunning);
+  }
+  runner_.reset();
+  auto client = runner::k8s::KubeClient::Create({.server = server_->base_url()});
+  ASSERT_TRUE(client.ok());
+  const std::string lost_uid = server_->Get("jobs", "ml", "mnist-00001").value()["metadata"]["uid"];
+  ASSERT_TRUE((*client)->Delete(runner::k8s::kJobs, "ml", "mnist-00001", "Orphan").ok());
+  ASSERT_TRUE(server_->SetPodStatus("ml", "mnist-00001-0", {{"phase", "Failed"}}).ok());
+  ASSERT_TRUE(server_->Get("secrets", "ml", "mnist-00001-hpt-token-1").has_value());
+  auto runner = runner::k8s::K8sRunner::Create(std::move(*client), {.default_namespace = "ml"});
+  ASSERT_TRUE(runner.ok());
+  runner_ = std::move(*runner);
+
+  FakeKubelet cluster(server_.get(), {});
+  co.resume = true;
+  co.recover = true;
+  co.study_name = "mnist";
+  StudyController second(*spec, store_.get(), runner_.get(), co);
+  absl::StatusOr<tracker::StudyRecord> study = second.Run();
+  ASSERT_TRUE(study.ok()) << study.status();
+  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+  auto trials = store_->ListTrials(study->id);
+  ASSERT_EQ(trials->size(), 4u);
+  for (const tracker::TrialRecord& t : *trials) {
+    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
+    ASSERT_TRUE(t.objective.has_value()) << t.name;
+    EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
+  }
+
+  auto lost = store_->FindTrial("mnist-00001");
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  std::vector<tracker::Event> requeued = Events(study->id, "TrialRequeued");
+  ASSERT_EQ(requeued.size(), 1u);
+  EXPECT_EQ(requeued[0].trial_id, lost->id);
+  EXPECT_EQ(requeued[0].message,
+            "the previous engine ended while the trial ran (no Job or running pod of trial "
+            "mnist-00001 is left in namespace ml; its token Secret mnist-00001-hpt-token-1 was "
+            "deleted; its ended pod mnist-00001-0 was left as is); run again as attempt 2 with "
+            "the same parameters and a new token; the lost attempt had reported no metric "
+            "points");
+  // (The tracker's attempt counts the starts the controller saw; the fake cluster may finish the
+  // second one before any poll sees it running, so the runner's attempt is checked below.)
+  EXPECT_TRUE(Events(study->id, "TrialLost").empty());
+  std::vector<tracker::Event> adopted = Events(study->id, "TrialAdopted");
+  ASSERT_EQ(adopted.size(), 1u);
+  EXPECT_EQ(adopted[0].trial_id, store_->FindTrial("mnist-00002")->id);
+
+  // One Job per trial at any time: the lost one, then its replacement (attempt 2) once the lost
+  // one was gone; 4 trials, 5 creates, and the cluster ran 4 Jobs.
+  EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 5);
+  EXPECT_EQ(cluster.jobs_seen(), 4);
+  std::optional<json> job = server_->Get("jobs", "ml", "mnist-00001");
+  ASSERT_TRUE(job.has_value());
+  EXPECT_NE((*job)["metadata"]["uid"], lost_uid);
+  EXPECT_EQ((*job)["metadata"]["annotations"]["hpt.dev/attempt"], "2");
+  std::string attempt_env;
+  for (const json& e : (*job)["spec"]["template"]["spec"]["containers"][0]["env"]) {
+    if (e["name"] == "HPT_TRIAL_ATTEMPT") attempt_env = e["value"];
+  }
+  EXPECT_EQ(attempt_env, "2");
+  EXPECT_TRUE(server_->Secrets("ml").empty());
 }
 
 }  // namespace

@@ -350,7 +350,7 @@ class Deploy(NeedsSchema):
             ("batch", "jobs"): ["create", "delete", "get", "list", "watch"],
             ("", "pods"): ["get", "list", "watch"],
             ("", "pods/log"): ["get", "list", "watch"],
-            ("", "secrets"): ["create", "delete", "patch"],
+            ("", "secrets"): ["create", "delete", "list", "patch"],  # list: Purge, Reclaim
         })
 
 

@@ -11,8 +11,11 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "trial_runner/k8s/labels.h"
 
@@ -288,6 +291,7 @@ class K8sRunner::Impl {
   absl::StatusOr<RunStatus> Poll(const std::string& trial_name);
   absl::Status Cancel(const std::string& trial_name);
   absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name);
+  absl::StatusOr<Reclaimed> Reclaim(const TrialLaunch& l);
   absl::Status Purge(const std::string& study_name);
   // Where the study's Jobs may be: adopt_namespaces (else the default namespace) and the
   // namespaces of its trials this runner knows.
@@ -678,6 +682,45 @@ bool Finished(const json& job) {
   return TrueCondition(job, "Complete") != nullptr || TrueCondition(job, "Failed") != nullptr;
 }
 
+// The attempt in the name of a token Secret of `job_name` ("<job>-hpt-token-<attempt>"); 0 when
+// `name` is not one.
+int TokenSecretAttempt(const std::string& job_name, const std::string& name) {
+  const std::string prefix = absl::StrCat(job_name, "-hpt-token-");
+  int attempt = 0;
+  if (!absl::StartsWith(name, prefix) ||
+      !absl::SimpleAtoi(absl::string_view(name).substr(prefix.size()), &attempt) || attempt < 1) {
+    return 0;
+  }
+  return attempt;
+}
+
+// The highest attempt among the token Secrets of `job_name` that the pod's containers read
+// (env valueFrom.secretKeyRef); 0 when none.
+int PodAttempt(const json& pod, const std::string& job_name) {
+  int attempt = 0;
+  for (const char* list : {"initContainers", "containers"}) {
+    const json& containers = Member(Member(pod, "spec"), list);
+    if (!containers.is_array()) continue;
+    for (const json& container : containers) {
+      const json& env = Member(container, "env");
+      if (!env.is_array()) continue;
+      for (const json& e : env) {
+        const json& ref = Member(Member(e, "valueFrom"), "secretKeyRef");
+        attempt = std::max(attempt, TokenSecretAttempt(job_name, Str(ref, "name")));
+      }
+    }
+  }
+  return attempt;
+}
+
+// `s` with `context` before its message; same code and payloads (HttpStatus, StatusReason).
+absl::Status WithContext(const absl::Status& s, absl::string_view context) {
+  absl::Status out(s.code(), absl::StrCat(context, s.message()));
+  s.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
 }  // namespace
 
 absl::Status K8sRunner::Impl::Launch(const TrialLaunch& l) {
@@ -843,7 +886,12 @@ absl::Status K8sRunner::Impl::Launch(const TrialLaunch& l) {
                    {"stringData", l.secret_env}};
     absl::StatusOr<json> created = client_->Create(kSecrets, ns, secret);
     if (IsApiAlreadyExists(created.status())) {
-      created = client_->MergePatch(kSecrets, ns, secret_name, {{"stringData", l.secret_env}});
+      // A leftover of this name (an engine that died between the Secret and the Job): its
+      // ownerReference may name a Job that is gone, whose garbage collection would take the
+      // Secret from under the new Job; the reference to the new Job is set below.
+      json patch = {{"stringData", l.secret_env}};
+      patch["metadata"]["ownerReferences"] = nullptr;
+      created = client_->MergePatch(kSecrets, ns, secret_name, patch);
     }
     if (!created.ok()) return give_up(created.status());
   }
@@ -1015,6 +1063,135 @@ absl::StatusOr<std::vector<RunStatus>> K8sRunner::Impl::Adopt(const std::string&
   return out;
 }
 
+absl::StatusOr<Reclaimed> K8sRunner::Impl::Reclaim(const TrialLaunch& l) {
+  const std::string where = absl::StrCat("trial '", l.trial_name, "': ");
+  if (l.trial_name.empty()) return absl::InvalidArgumentError("a trial needs a name");
+  // Names only (the engine's call for finished trials, whose Jobs Adopt did not find): where the
+  // trial ran is unknown, and looking in the default namespace would answer for another place
+  // at the price of four API calls per finished trial at every restart.
+  if (l.manifest.empty() && l.namespace_.empty()) {
+    return absl::UnimplementedError(
+        absl::StrCat(where, "without its namespace and manifest the runner cannot look for it"));
+  }
+  // The Job is named as Launch names it: the manifest's metadata.name, else the trial's name.
+  std::string job_name = l.trial_name;
+  if (!l.manifest.empty()) {
+    const json manifest = json::parse(l.manifest, nullptr, /*allow_exceptions=*/false);
+    if (!manifest.is_discarded() && !Name(manifest).empty()) job_name = Name(manifest);
+  }
+  if (!IsDnsLabel(job_name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "\"", job_name,
+                     "\" is not a valid Job name (a DNS-1123 label), so no Job of it "
+                     "can be looked up"));
+  }
+  const std::string ns = !l.namespace_.empty() ? l.namespace_ : options_.default_namespace;
+  if (!IsDnsLabel(ns)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "namespace \"", ns, "\" is not a valid namespace (a DNS-1123 label)"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = trials_.find(l.trial_name);
+    if (it != trials_.end() && it->second->stage != Stage::kDone) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, "this runner still follows it (", RunPhaseName(it->second->status.phase),
+          ", attempt ", it->second->attempt, " in namespace ", it->second->ns,
+          "); it is not lost, so it is not run again"));
+    }
+  }
+
+  // 1. A Job of that name, whatever its labels say, is never replaced blindly.
+  absl::StatusOr<json> job = client_->Get(kJobs, ns, job_name);
+  if (job.ok()) {
+    const std::string attempt = AnnotationOf(*job, kAttemptAnnotation);
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, "Job ", job_name, " in namespace ", ns, " exists (",
+        Finished(*job) ? "finished" : "not finished",
+        attempt.empty() ? "" : absl::StrCat(", attempt ", attempt),
+        ") but was not adopted: its labels ", kStudyLabel, " and ", kTrialLabel,
+        " do not name this trial, or the runner does not adopt from namespace ", ns,
+        "; hpt does not run the trial again while the Job exists: delete it to let hpt run the "
+        "trial again"));
+  }
+  if (!absl::IsNotFound(job.status())) {
+    return WithContext(job.status(), absl::StrCat(where, "cannot tell whether its Job ", ns, "/",
+                                                  job_name, " is left: "));
+  }
+
+  // 2. Its pods: those labelled for the trial (the runner's label on the pod template) and those
+  // the Job controller labelled with the Job's name (a template whose hpt.dev/trial differs).
+  std::map<std::string, json> pods;  // by name
+  for (const std::string& selector : {absl::StrCat(kTrialLabel, "=", LabelValue(l.trial_name)),
+                                      absl::StrCat("job-name=", job_name)}) {
+    absl::StatusOr<json> list = client_->List(kPods, ns, selector);
+    if (!list.ok()) {
+      return WithContext(list.status(),
+                         absl::StrCat(where, "cannot list its pods in namespace ", ns, ": "));
+    }
+    const json& items = Member(*list, "items");
+    if (!items.is_array()) continue;
+    for (const json& pod : items) pods[Name(pod)] = pod;
+  }
+  int attempt = 0;
+  std::vector<std::string> live, ended;
+  for (const auto& [name, pod] : pods) {
+    const std::string phase = Str(Member(pod, "status"), "phase");
+    if (phase == "Succeeded" || phase == "Failed") {
+      ended.push_back(name);
+      attempt = std::max(attempt, PodAttempt(pod, job_name));
+      continue;
+    }
+    live.push_back(
+        absl::StrCat(ns, "/", name, " (", phase.empty() ? "Pending" : phase,
+                     Str(Meta(pod), "deletionTimestamp").empty() ? "" : ", being deleted", ")"));
+  }
+  if (!live.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        where, "its Job ", ns, "/", job_name, " is gone but ", live.size() == 1 ? "pod " : "pods ",
+        absl::StrJoin(live, ", "), live.size() == 1 ? " has" : " have",
+        " not ended; hpt does not run the trial again while any of it may still run"));
+  }
+
+  // 3. Nothing runs: its token Secrets go (the next attempt gets a new Secret and token).
+  absl::StatusOr<json> secrets =
+      client_->List(kSecrets, ns, absl::StrCat(kTrialLabel, "=", LabelValue(l.trial_name)));
+  if (!secrets.ok()) {
+    return WithContext(secrets.status(),
+                       absl::StrCat(where, "cannot list its Secrets in namespace ", ns, ": "));
+  }
+  std::vector<std::string> deleted;
+  if (const json& items = Member(*secrets, "items"); items.is_array()) {
+    for (const json& secret : items) {
+      const std::string name = Name(secret);
+      const int secret_attempt = TokenSecretAttempt(job_name, name);
+      if (secret_attempt == 0) continue;  // labelled for the trial, but not its token Secret
+      absl::Status s = client_->Delete(kSecrets, ns, name);
+      if (!s.ok() && !absl::IsNotFound(s)) {
+        return WithContext(
+            s, absl::StrCat(where, "cannot delete its token Secret ", ns, "/", name, ": "));
+      }
+      attempt = std::max(attempt, secret_attempt);
+      deleted.push_back(name);
+    }
+  }
+  std::sort(deleted.begin(), deleted.end());
+  Reclaimed out{.attempt = attempt,
+                .message = absl::StrCat("no Job or running pod of trial ", l.trial_name,
+                                        " is left in namespace ", ns)};
+  if (!deleted.empty()) {
+    absl::StrAppend(&out.message, "; its token Secret", deleted.size() == 1 ? " " : "s ",
+                    absl::StrJoin(deleted, ", "), deleted.size() == 1 ? " was" : " were",
+                    " deleted");
+  }
+  if (!ended.empty()) {
+    absl::StrAppend(&out.message, "; its ended pod", ended.size() == 1 ? " " : "s ",
+                    absl::StrJoin(ended, ", "), ended.size() == 1 ? " was" : " were",
+                    " left as is");
+  }
+  return out;
+}
+
 absl::Status K8sRunner::Impl::Purge(const std::string& study_name) {
   const std::vector<std::string> namespaces = StudyNamespaces(study_name);
   const std::string selector = absl::StrCat(kStudyLabel, "=", LabelValue(study_name));
@@ -1065,6 +1242,10 @@ absl::StatusOr<RunStatus> K8sRunner::Poll(const std::string& trial_name) {
 absl::Status K8sRunner::Cancel(const std::string& trial_name) { return impl_->Cancel(trial_name); }
 absl::StatusOr<std::vector<RunStatus>> K8sRunner::Adopt(const std::string& study_name) {
   return impl_->Adopt(study_name);
+}
+
+absl::StatusOr<Reclaimed> K8sRunner::Reclaim(const TrialLaunch& launch) {
+  return impl_->Reclaim(launch);
 }
 
 absl::Status K8sRunner::Purge(const std::string& study_name) { return impl_->Purge(study_name); }

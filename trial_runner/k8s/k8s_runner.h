@@ -58,7 +58,13 @@
 // Restarts: Jobs outlive the runner. Adopt(study) lists the study's Jobs (label hpt.dev/study)
 // in adopt_namespaces and reattaches to them (Poll/Cancel work on them; their log_path is "").
 // A Launch of an adopted trial with its attempt then only attaches the launch's log_path (and
-// primary container): the Job is never created twice.
+// primary container): the Job is never created twice. For an unfinished trial that Adopt did not
+// return (its Job was deleted while no engine ran, or the engine died between the trial's record
+// and its Job's create), Reclaim(launch) checks the cluster: no Job of that name in the trial's
+// namespace, and no pod of the trial (label hpt.dev/trial, or job-name=<job>) that has not ended.
+// Then it deletes the trial's leftover token Secrets and the engine may run the trial again as
+// its next attempt (new Secret, new Job); otherwise nothing is touched and the trial is not run
+// again. Ended pods are left alone: a new attempt's status only counts pods its own Job owns.
 //
 // Thread-safety: thread-safe. Each namespace in use has two watch threads (Jobs, Pods); one
 // worker thread finishes ended trials. Poll never calls the API server.
@@ -119,6 +125,21 @@ class K8sRunner final : public TrialRunner {
   // The study's Jobs (label hpt.dev/study=LabelValue(study_name)) in adopt_namespaces, known to
   // the runner from now on, ordered by trial name. Errors: the API server's, as returned by List.
   absl::StatusOr<std::vector<RunStatus>> Adopt(const std::string& study_name) override;
+  // After a restart, for a trial Adopt() did not return: makes sure nothing of it runs in the
+  // cluster any more (TrialRunner::Reclaim). Looks in launch.namespace_ (else the default
+  // namespace) for the Job launch.manifest names (else one named launch.trial_name) and for the
+  // trial's pods; deletes nothing but the trial's token Secrets ("<job>-hpt-token-<attempt>",
+  // labelled hpt.dev/trial), and only when it returns OK. OK: no Job and no pod that has not
+  // ended (Succeeded/Failed); Reclaimed::attempt is the highest attempt found in a Secret's name
+  // or an ended pod's token reference (0: none). FailedPrecondition, naming what was found: the
+  // Job exists (not adopted: its labels were changed, or its namespace is not one Adopt looks
+  // in; delete it to let hpt run the trial again), a pod of the trial is still Pending, Running
+  // or Unknown (e.g. being terminated), or this runner still follows the trial. InvalidArgument:
+  // an invalid namespace or Job name. The API server's error (other than 404) from a Get, List or
+  // Delete: Unavailable etc. (Secrets deleted before it stay deleted; calling again is safe).
+  // Unimplemented, asking nothing of the API server, for a launch with neither a manifest nor a
+  // namespace (the engine's names-only call for finished trials): where it ran is unknown.
+  absl::StatusOr<Reclaimed> Reclaim(const TrialLaunch& launch) override;
   // Deletes the study's Jobs (propagationPolicy Background: their pods go with them) and token
   // Secrets, found by label in adopt_namespaces and in the namespaces of its trials this runner
   // knows, and forgets its trials. Errors: the API server's, from List or Delete (objects deleted

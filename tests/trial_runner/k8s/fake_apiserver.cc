@@ -950,6 +950,15 @@ class FakeApiServer::Impl {
     for (const char* field : {"name", "namespace", "uid", "creationTimestamp"}) {
       if (kept.contains(field)) object["metadata"][field] = kept[field];
     }
+    if (&info == &kSecrets && object.contains("stringData")) {
+      // Write-only, as on create: merged into data (base64), never stored.
+      if (object["stringData"].is_object()) {
+        for (const auto& [k, v] : object["stringData"].items()) {
+          if (v.is_string()) object["data"][k] = absl::Base64Escape(v.get<std::string>());
+        }
+      }
+      object.erase("stringData");
+    }
     object["apiVersion"] = info.api_version;
     object["kind"] = info.kind;
     ObjectPtr stored = Write(info, ns, std::move(object), "MODIFIED");

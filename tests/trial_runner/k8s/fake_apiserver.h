@@ -23,7 +23,8 @@
 //   DELETE .../namespaces/{ns}/{r}/{name}         delete (propagationPolicy)
 //   PATCH  .../namespaces/{ns}/{r}/{name}         JSON merge patch (application/merge-patch+json;
 //                                                  other patch types: 415); name, namespace, uid
-//                                                  and creationTimestamp are kept
+//                                                  and creationTimestamp are kept; a Secret's
+//                                                  stringData is merged into data, as on create
 //   GET    /api/v1/namespaces/{ns}/pods/{name}/log  the text set by SetPodLog (container,
 //                                                  timestamps, tailLines)
 // Anything else: 404 NotFound Status ("the server could not find the requested resource"), or

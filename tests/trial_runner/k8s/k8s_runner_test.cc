@@ -596,6 +596,229 @@ TEST_F(K8sRunnerTest, PurgeDeletesTheStudysJobsAndForgetsItsTrials) {
   EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 4);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reclaim: after a restart, a trial whose Job vanished may run again only when nothing of it is
+// left running.
+
+class K8sReclaimTest : public K8sRunnerTest {
+ protected:
+  // A client of its own, as kubectl would be.
+  std::unique_ptr<KubeClient> Kubectl() {
+    absl::StatusOr<std::unique_ptr<KubeClient>> client =
+        KubeClient::Create({.server = server_->base_url()});
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? *std::move(client) : nullptr;
+  }
+
+  // The engine (and its runner) went away while the Job ran; then the Job was deleted without
+  // its dependents (propagationPolicy Orphan), so its pods and token Secret are left.
+  void EngineGoneThenJobDeleted(const std::string& name) {
+    runner_.reset();
+    ASSERT_TRUE(Kubectl()->Delete(kJobs, kNs, name, "Orphan").ok());
+  }
+
+  // The next engine's runner, after its Adopt found nothing of the study.
+  std::unique_ptr<K8sRunner> Restarted() {
+    std::unique_ptr<K8sRunner> runner = NewRunner();
+    absl::StatusOr<std::vector<RunStatus>> adopted = runner->Adopt("mnist");
+    EXPECT_TRUE(adopted.ok()) << adopted.status();
+    EXPECT_TRUE(adopted.ok() && adopted->empty());
+    return runner;
+  }
+};
+
+TEST_F(K8sReclaimTest, JobGoneNoPodDeletesTheSecretAndTheNextAttemptRuns) {
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00001")).ok());
+  EngineGoneThenJobDeleted("mnist-00001");
+  ASSERT_TRUE(server_->Get("secrets", kNs, "mnist-00001-hpt-token-1").has_value());
+  std::unique_ptr<K8sRunner> runner = Restarted();
+
+  absl::StatusOr<Reclaimed> r = runner->Reclaim(Launch("mnist-00001"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 1);
+  EXPECT_EQ(r->message,
+            "no Job or running pod of trial mnist-00001 is left in namespace ml; its token Secret "
+            "mnist-00001-hpt-token-1 was deleted");
+  EXPECT_TRUE(server_->Secrets(kNs).empty());
+  EXPECT_TRUE(server_->Jobs(kNs).empty());
+  // Calling it again finds nothing at all.
+  r = runner->Reclaim(Launch("mnist-00001"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 0);
+  EXPECT_EQ(r->message, "no Job or running pod of trial mnist-00001 is left in namespace ml");
+
+  // A leftover Secret of the next attempt's name (its owner gone) does not stop the launch.
+  json stale = {{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata",
+                 {{"name", "mnist-00001-hpt-token-2"},
+                  {"ownerReferences",
+                   {{{"apiVersion", "batch/v1"},
+                     {"kind", "Job"},
+                     {"name", "mnist-00001"},
+                     {"uid", "gone"}}}}}},
+                {"stringData", {{"HPT_TRIAL_TOKEN", "old"}}}};
+  ASSERT_TRUE(Kubectl()->Create(kSecrets, kNs, stale).ok());
+  ASSERT_TRUE(runner->Launch(Launch("mnist-00001", 2)).ok());
+  ASSERT_EQ(server_->Jobs(kNs).size(), 1u);
+  const json job = server_->Jobs(kNs)[0];
+  EXPECT_EQ(job["metadata"]["annotations"]["hpt.dev/attempt"], "2");
+  std::optional<json> secret = server_->Get("secrets", kNs, "mnist-00001-hpt-token-2");
+  ASSERT_TRUE(secret.has_value());
+  EXPECT_EQ((*secret)["data"]["HPT_TRIAL_TOKEN"], "dG9rLW1uaXN0LTAwMDAx");  // the new token
+  ASSERT_EQ((*secret)["metadata"]["ownerReferences"].size(), 1u);
+  EXPECT_EQ((*secret)["metadata"]["ownerReferences"][0]["uid"], job["metadata"]["uid"]);
+  EXPECT_EQ(server_->Secrets(kNs).size(), 1u);
+  EXPECT_EQ(runner->Poll("mnist-00001")->attempt, 2);
+  ASSERT_TRUE(server_->CreatePodForJob(kNs, "mnist-00001", "mnist-00001-b1", "Running").ok());
+  RunStatus st = WaitFor(runner.get(), "mnist-00001",
+                         [](const RunStatus& s) { return s.phase == RunPhase::kRunning; });
+  EXPECT_EQ(st.message, "pod mnist-00001-b1");
+}
+
+TEST_F(K8sReclaimTest, PodsThatHaveNotEndedBlockItUntilTheyEnd) {
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00001")).ok());
+  ASSERT_TRUE(server_->CreatePodForJob(kNs, "mnist-00001", "mnist-00001-a1", "Running").ok());
+  EngineGoneThenJobDeleted("mnist-00001");
+  // A pod that only the Job controller's job-name label ties to the trial counts too.
+  json stray = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata", {{"name", "stray"}, {"labels", {{"job-name", "mnist-00001"}}}}},
+                {"spec", {{"containers", {{{"name", "train"}, {"image", "python:3.11"}}}}}}};
+  ASSERT_TRUE(Kubectl()->Create(kPods, kNs, stray).ok());
+  ASSERT_TRUE(server_->SetPodStatus(kNs, "stray", {{"phase", "Pending"}}).ok());
+  std::unique_ptr<K8sRunner> runner = Restarted();
+
+  absl::StatusOr<Reclaimed> r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(),
+            "trial 'mnist-00001': its Job ml/mnist-00001 is gone but pods ml/mnist-00001-a1 "
+            "(Running), ml/stray (Pending) have not ended; hpt does not run the trial again "
+            "while any of it may still run");
+  EXPECT_TRUE(server_->Get("secrets", kNs, "mnist-00001-hpt-token-1").has_value());
+
+  ASSERT_TRUE(Kubectl()->Delete(kPods, kNs, "stray").ok());
+  r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(),
+            "trial 'mnist-00001': its Job ml/mnist-00001 is gone but pod ml/mnist-00001-a1 "
+            "(Running) has not ended; hpt does not run the trial again while any of it may "
+            "still run");
+
+  ASSERT_TRUE(server_->SetPodStatus(kNs, "mnist-00001-a1", {{"phase", "Failed"}}).ok());
+  r = runner->Reclaim(Launch("mnist-00001"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 1);
+  EXPECT_EQ(r->message,
+            "no Job or running pod of trial mnist-00001 is left in namespace ml; its token Secret "
+            "mnist-00001-hpt-token-1 was deleted; its ended pod mnist-00001-a1 was left as is");
+  EXPECT_TRUE(server_->Secrets(kNs).empty());
+  EXPECT_TRUE(server_->Get("pods", kNs, "mnist-00001-a1").has_value());
+}
+
+TEST_F(K8sReclaimTest, AJobThatExistsIsNeverReplaced) {
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00001")).ok());
+  // This runner still follows the trial: it is not lost.
+  absl::StatusOr<Reclaimed> r = runner_->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(),
+            "trial 'mnist-00001': this runner still follows it (Pending, attempt 1 in namespace "
+            "ml); it is not lost, so it is not run again");
+
+  // Someone edits the Job's labels while no engine runs: the next Adopt does not find it.
+  runner_.reset();
+  ASSERT_TRUE(Kubectl()
+                  ->MergePatch(kJobs, kNs, "mnist-00001",
+                               {{"metadata", {{"labels", {{"hpt.dev/study", "edited"}}}}}})
+                  .ok());
+  std::unique_ptr<K8sRunner> runner = Restarted();
+  r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_EQ(r.status().message(),
+            "trial 'mnist-00001': Job mnist-00001 in namespace ml exists (not finished, attempt "
+            "1) but was not adopted: its labels hpt.dev/study and hpt.dev/trial do not name this "
+            "trial, or the runner does not adopt from namespace ml; hpt does not run the trial "
+            "again while the Job exists: delete it to let hpt run the trial again");
+  // A finished one is kept just the same; nothing was deleted.
+  ASSERT_TRUE(server_
+                  ->SetJobStatus(kNs, "mnist-00001",
+                                 {{"conditions", {{{"type", "Complete"}, {"status", "True"}}}}})
+                  .ok());
+  r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("exists (finished, attempt 1)"));
+  EXPECT_EQ(server_->Jobs(kNs).size(), 1u);
+  EXPECT_TRUE(server_->Get("secrets", kNs, "mnist-00001-hpt-token-1").has_value());
+  EXPECT_EQ(server_->RequestCount("DELETE"), 0);
+}
+
+TEST_F(K8sReclaimTest, ApiServerErrorsAreReturnedNotGuessed) {
+  ASSERT_TRUE(runner_->Launch(Launch("mnist-00001")).ok());
+  EngineGoneThenJobDeleted("mnist-00001");
+  std::unique_ptr<K8sRunner> runner = NewRunner();  // no Adopt: no watch traffic either
+
+  // Every attempt of the client fails (max_attempts 8).
+  server_->FailNext({.count = 8,
+                     .code = 503,
+                     .method = "GET",
+                     .path_prefix = "/apis/batch/v1/namespaces/ml/jobs/mnist-00001"});
+  absl::StatusOr<Reclaimed> r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_EQ(HttpStatus(r.status()), 503);
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("trial 'mnist-00001': cannot tell whether its Job ml/mnist-00001 is left: "
+                        "GET /apis/batch/v1/namespaces/ml/jobs/mnist-00001: 503"));
+
+  server_->FailNext({.count = 1, .code = 403, .method = "GET", .path_prefix = "/api/v1"});
+  r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsPermissionDenied(r.status())) << r.status();
+  EXPECT_THAT(std::string(r.status().message()),
+              HasSubstr("trial 'mnist-00001': cannot list its pods in namespace ml: "));
+
+  server_->FailNext({.count = 8,
+                     .code = 500,
+                     .method = "DELETE",
+                     .path_prefix = "/api/v1/namespaces/ml/secrets"});
+  r = runner->Reclaim(Launch("mnist-00001"));
+  EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
+  EXPECT_THAT(
+      std::string(r.status().message()),
+      HasSubstr(
+          "trial 'mnist-00001': cannot delete its token Secret ml/mnist-00001-hpt-token-1: "));
+  EXPECT_TRUE(server_->Get("secrets", kNs, "mnist-00001-hpt-token-1").has_value());
+
+  // The outage is over: the same call succeeds.
+  r = runner->Reclaim(Launch("mnist-00001"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 1);
+  EXPECT_TRUE(server_->Secrets(kNs).empty());
+}
+
+TEST_F(K8sReclaimTest, TheLaunchAsTheEngineKnowsAFinishedTrial) {
+  // For finished trials the engine passes only names: without the namespace the runner cannot
+  // tell (and asks the API server nothing: a restart does this for every finished trial).
+  absl::StatusOr<Reclaimed> r =
+      runner_->Reclaim({.trial_name = "mnist-00007", .study_name = "mnist"});
+  EXPECT_EQ(r.status(), absl::UnimplementedError("trial 'mnist-00007': without its namespace and "
+                                                 "manifest the runner cannot look for it"));
+  EXPECT_EQ(server_->RequestCount("GET", "/apis/batch/v1/namespaces/ml/jobs/mnist-00007"), 0);
+  // With its namespace, a trial that never got a Job is simply not there.
+  r = runner_->Reclaim({.trial_name = "mnist-00007", .study_name = "mnist", .namespace_ = "ml"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->attempt, 0);
+  EXPECT_EQ(r->message, "no Job or running pod of trial mnist-00007 is left in namespace ml");
+  EXPECT_EQ(server_->RequestCount("GET", "/apis/batch/v1/namespaces/ml/jobs/mnist-00007"), 1);
+
+  TrialLaunch bad = Launch("mnist-00001");
+  bad.namespace_ = "Bad_NS";
+  EXPECT_EQ(runner_->Reclaim(bad).status(),
+            absl::InvalidArgumentError("trial 'mnist-00001': namespace \"Bad_NS\" is not a valid "
+                                       "namespace (a DNS-1123 label)"));
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      runner_->Reclaim({.trial_name = "Bad_Name", .namespace_ = "ml"}).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(runner_->Reclaim({}).status()));
+}
+
 TEST_F(K8sRunnerTest, LabelValuesAreSelectable) {
   EXPECT_EQ(LabelValue("mnist"), "mnist");
   EXPECT_EQ(LabelValue("My Study!"), "My-Study");
