@@ -730,7 +730,13 @@ absl::Status RunState::Observe() {
     } else if (!st.ok()) {
       return st.status();
     }
-    if (st->phase == runner::RunPhase::kRunning && !active_[i].running) {
+    // A workload that ran (it succeeded, or its process exited) ran even when no poll saw it
+    // running: recorded so, its attempt counts (a requeued trial that finished between two polls
+    // is attempt 2, not 1).
+    const bool ran = st->phase == runner::RunPhase::kRunning ||
+                     st->phase == runner::RunPhase::kSucceeded ||
+                     (st->phase != runner::RunPhase::kPending && st->exit_code.has_value());
+    if (ran && !active_[i].running) {
       active_[i].running = true;
       if (absl::Status s = store_->SetTrialState(active_[i].id, TrialState::kRunning,
                                                  "TrialRunning", "Trial is running");

@@ -337,8 +337,9 @@ TEST_F(ControllerK8sTest, RestartRunsATrialWhoseJobVanishedAgainOnce) {
             "deleted; its ended pod mnist-00001-0 was left as is); run again as attempt 2 with "
             "the same parameters and a new token; the lost attempt had reported no metric "
             "points");
-  // (The tracker's attempt counts the starts the controller saw; the fake cluster may finish the
-  // second one before any poll sees it running, so the runner's attempt is checked below.)
+  // The tracker counts the second start even when the fake cluster finished it before any poll
+  // saw it running (a workload that succeeded has run).
+  EXPECT_EQ(store_->FindTrial("mnist-00001")->attempt, 2);
   EXPECT_TRUE(Events(study->id, "TrialLost").empty());
   std::vector<tracker::Event> adopted = Events(study->id, "TrialAdopted");
   ASSERT_EQ(adopted.size(), 1u);
