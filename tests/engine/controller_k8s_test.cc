@@ -99,6 +99,39 @@ class ControllerK8sTest : public ::testing::Test {
     runner_ = std::move(*runner);
   }
 
+  // An engine restart: a new runner over the same fake API server takes the study up again
+  // (resume + recover) and runs it to its end while a fake kubelet runs its Jobs. Every trial
+  // must end SUCCEEDED with its loss (x) as objective, read from its log (adopted ones too).
+  absl::StatusOr<tracker::StudyRecord> RestartAndFinish(const StudySpec& spec, ControllerOptions co,
+                                                        int* jobs_run) {
+    absl::StatusOr<std::unique_ptr<runner::k8s::KubeClient>> client =
+        runner::k8s::KubeClient::Create({.server = server_->base_url()});
+    if (!client.ok()) return client.status();
+    auto runner = runner::k8s::K8sRunner::Create(std::move(*client), {.default_namespace = "ml"});
+    if (!runner.ok()) return runner.status();
+    runner_ = std::move(*runner);
+    FakeKubelet cluster(server_.get(), {});  // the cluster runs them now
+    co.resume = true;
+    co.recover = true;
+    co.study_name = "mnist";
+    StudyController second(spec, store_.get(), runner_.get(), co);
+    absl::StatusOr<tracker::StudyRecord> study = second.Run();
+    *jobs_run = cluster.jobs_seen();
+    if (!study.ok()) return study;
+    EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
+    auto trials = store_->ListTrials(study->id);
+    EXPECT_TRUE(trials.ok() && trials->size() == 4u);
+    for (const tracker::TrialRecord& t :
+         trials.ok() ? *trials : std::vector<tracker::TrialRecord>{}) {
+      EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
+      EXPECT_TRUE(t.objective.has_value()) << t.name;
+      if (t.objective) {
+        EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
+      }
+    }
+    return study;
+  }
+
   void TearDown() override {
     runner_.reset();
     server_.reset();
@@ -236,29 +269,11 @@ TEST_F(ControllerK8sTest, RestartTakesUpTheRunningJobsWithoutDuplicates) {
     EXPECT_EQ(detached->state, tracker::StudyState::kRunning);
   }
   runner_.reset();  // the old engine's runner is gone; the Jobs are not
-  auto client = runner::k8s::KubeClient::Create({.server = server_->base_url()});
-  ASSERT_TRUE(client.ok());
-  auto runner = runner::k8s::K8sRunner::Create(std::move(*client), {.default_namespace = "ml"});
-  ASSERT_TRUE(runner.ok());
-  runner_ = std::move(*runner);
-
-  FakeKubelet cluster(server_.get(), {});  // the cluster runs them now
-  co.resume = true;
-  co.recover = true;
-  co.study_name = "mnist";
-  StudyController second(*spec, store_.get(), runner_.get(), co);
-  absl::StatusOr<tracker::StudyRecord> study = second.Run();
+  int jobs_run = 0;
+  absl::StatusOr<tracker::StudyRecord> study = RestartAndFinish(*spec, co, &jobs_run);
   ASSERT_TRUE(study.ok()) << study.status();
-  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
-  auto trials = store_->ListTrials(study->id);
-  ASSERT_EQ(trials->size(), 4u);
-  for (const tracker::TrialRecord& t : *trials) {
-    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
-    ASSERT_TRUE(t.objective.has_value()) << t.name;  // the adopted ones' logs were read too
-    EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
-  }
   EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 4);
-  EXPECT_EQ(cluster.jobs_seen(), 4);
+  EXPECT_EQ(jobs_run, 4);
   EXPECT_EQ(Events(study->id, "TrialAdopted").size(), 2u);
 }
 
@@ -306,25 +321,9 @@ TEST_F(ControllerK8sTest, RestartRunsATrialWhoseJobVanishedAgainOnce) {
   ASSERT_TRUE((*client)->Delete(runner::k8s::kJobs, "ml", "mnist-00001", "Orphan").ok());
   ASSERT_TRUE(server_->SetPodStatus("ml", "mnist-00001-0", {{"phase", "Failed"}}).ok());
   ASSERT_TRUE(server_->Get("secrets", "ml", "mnist-00001-hpt-token-1").has_value());
-  auto runner = runner::k8s::K8sRunner::Create(std::move(*client), {.default_namespace = "ml"});
-  ASSERT_TRUE(runner.ok());
-  runner_ = std::move(*runner);
-
-  FakeKubelet cluster(server_.get(), {});
-  co.resume = true;
-  co.recover = true;
-  co.study_name = "mnist";
-  StudyController second(*spec, store_.get(), runner_.get(), co);
-  absl::StatusOr<tracker::StudyRecord> study = second.Run();
+  int jobs_run = 0;
+  absl::StatusOr<tracker::StudyRecord> study = RestartAndFinish(*spec, co, &jobs_run);
   ASSERT_TRUE(study.ok()) << study.status();
-  EXPECT_EQ(study->state, StudyState::kSucceeded) << study->message;
-  auto trials = store_->ListTrials(study->id);
-  ASSERT_EQ(trials->size(), 4u);
-  for (const tracker::TrialRecord& t : *trials) {
-    EXPECT_EQ(t.state, TrialState::kSucceeded) << t.name << ": " << t.message;
-    ASSERT_TRUE(t.objective.has_value()) << t.name;
-    EXPECT_EQ(suggest::FormatDouble(*t.objective), t.params[0].second);
-  }
 
   auto lost = store_->FindTrial("mnist-00001");
   ASSERT_TRUE(lost.ok()) << lost.status();
@@ -348,7 +347,7 @@ TEST_F(ControllerK8sTest, RestartRunsATrialWhoseJobVanishedAgainOnce) {
   // One Job per trial at any time: the lost one, then its replacement (attempt 2) once the lost
   // one was gone; 4 trials, 5 creates, and the cluster ran 4 Jobs.
   EXPECT_EQ(server_->RequestCount("POST", "/apis/batch/v1/namespaces/ml/jobs"), 5);
-  EXPECT_EQ(cluster.jobs_seen(), 4);
+  EXPECT_EQ(jobs_run, 4);
   std::optional<json> job = server_->Get("jobs", "ml", "mnist-00001");
   ASSERT_TRUE(job.has_value());
   EXPECT_NE((*job)["metadata"]["uid"], lost_uid);
