@@ -136,17 +136,10 @@ int ApplyTrigger(const GlobalOptions& g, const RemoteOptions& r, const TriggerOp
     }
     study_yaml = *std::move(text);
   }
-  std::string error;
-  std::optional<std::string> yaml = ReadFile(o.file, &error);
-  if (!yaml) {
-    std::cerr << "hpt: cannot read " << o.file << ": " << error << "\n";
-    return 1;
-  }
-
   std::unique_ptr<Remote> remote = Remote::Connect(g, r);
   if (!remote) return 1;
   hpt::v1::ApplyTriggerRequest req;
-  req.set_yaml(*yaml);
+  req.set_yaml(spec->source_yaml);  // the very text checked above
   req.set_file_name(o.file);
   req.set_study_yaml(study_yaml);
   hpt::v1::TriggerInfo info;
