@@ -159,11 +159,25 @@ class Quickstart(unittest.TestCase):
         self.assertIn("study quickstart: SUCCEEDED (ExperimentMaxTrialsReached)", self.result.stdout)
         self.assertIn("leaderboard of quickstart", self.result.stdout)
 
+    def trials_without_objective(self):
+        """For a failure message: each trial that has no objective, with its reason and log."""
+        trials = json.loads(hpt("--db", self.db, "trials", "--format", "json").stdout)
+        out = []
+        for t in trials:
+            if t.get("loss") is None:
+                info = json.loads(hpt("--db", self.db, "show", t["trial"], "--format", "json").stdout)
+                log = os.path.join(self.dir, "hpt-runs", "quickstart", t["trial"], "trial.log")
+                tail = open(log).read()[-1500:] if os.path.exists(log) else "(no log)"
+                out.append(f"{t['trial']} {info['state']} {info['reason']}: {info['message']}\n"
+                           f"log tail:\n{tail}")
+        return "\n".join(out) + "\nhpt run printed:\n" + self.result.stdout[-3000:] + \
+            self.result.stderr[-2000:]
+
     def test_leaderboard_json(self):
         r = hpt("--db", self.db, "leaderboard", "--format", "json", "--top", "0")
         self.assertEqual(r.returncode, 0, r.stderr)
         rows = json.loads(r.stdout)
-        self.assertEqual(len(rows), 12)
+        self.assertEqual(len(rows), 12, self.trials_without_objective())
         losses = [row["loss"] for row in rows]
         self.assertEqual(losses, sorted(losses))
         self.assertEqual([row["rank"] for row in rows], list(range(1, 13)))
