@@ -924,7 +924,17 @@ absl::StatusOr<Reclaimed> LocalRunner::Reclaim(const TrialLaunch& launch) {
     absl::StatusOr<ProcStat> st = ReadProcStat(record->pid);
     return st.ok() && st->start_time == record->start_time && IsLive(*st);
   };
-  auto anything_left = [&] { return !LiveGroupMembers(pgid).empty() || leader_left(); };
+  // The leader's pid handed out again since it was read: Linux gives out no pid still in use as
+  // a process group id, so the trial's group is gone, and a group of that id now is another
+  // process's (a trial just started, say), never to be signalled.
+  auto pid_reused = [&] {
+    absl::StatusOr<ProcStat> now = ReadProcStat(record->pid);
+    return now.ok() && now->start_time != record->start_time;
+  };
+  auto anything_left = [&] {
+    const bool members = !LiveGroupMembers(pgid).empty() || leader_left();
+    return members && !pid_reused();  // read after the members: a reuse between is seen
+  };
   if (!anything_left()) {
     return done(absl::StrCat(what, " has exited: nothing of it is left"));
   }
@@ -938,6 +948,7 @@ absl::StatusOr<Reclaimed> LocalRunner::Reclaim(const TrialLaunch& launch) {
   };
   auto signal_group = [&](int sig, const char* verb) -> absl::Status {
     if (leader_left()) kill(record->pid, sig);
+    if (pid_reused()) return absl::OkStatus();  // the group is gone; wait_gone then ends at once
     if (kill(-pgid, sig) == 0 || errno == ESRCH) return absl::OkStatus();
     const int err = errno;
     return absl::FailedPreconditionError(absl::StrCat(where, "cannot ", verb, " process group ",
