@@ -104,23 +104,10 @@ void ReadMetadata(Sink* sink, const Field& field, StudySpec* out) {
 }
 
 void ReadStudy(const std::string& text, Sink* sink, StudySpec* out) {
-  std::string parse_error;
-  Loc parse_error_loc;
-  std::optional<std::vector<YAML::Node>> all =
-      spec_internal::LoadYamlDocuments(text, &parse_error, &parse_error_loc);
-  if (!all) {
-    sink->Error(parse_error_loc, "", parse_error);
-    return;
-  }
-  std::vector<YAML::Node> docs;
-  for (const YAML::Node& d : *all) {
-    if (d.IsDefined() && !d.IsNull()) docs.push_back(d);
-  }
-  if (docs.empty()) {
-    sink->Error({}, "",
-                absl::StrCat("the file holds no YAML document; expected a study: ", kSupported));
-    return;
-  }
+  std::optional<std::vector<YAML::Node>> loaded =
+      spec_internal::LoadFileDocuments(sink, text, absl::StrCat("expected a study: ", kSupported));
+  if (!loaded) return;
+  const std::vector<YAML::Node>& docs = *loaded;
 
   // The study: the only document, or the one document of a study kind; other documents may hold
   // the ConfigMaps the study uses.

@@ -798,6 +798,26 @@ int ScalarTextLine(const YAML::Node& node, absl::string_view source) {
   return loc.line;
 }
 
+std::optional<std::vector<YAML::Node>> LoadFileDocuments(Sink* sink, absl::string_view text,
+                                                         absl::string_view expected) {
+  std::string error;
+  Loc error_loc;
+  std::optional<std::vector<YAML::Node>> all = LoadYamlDocuments(text, &error, &error_loc);
+  if (!all) {
+    sink->Error(error_loc, "", error);
+    return std::nullopt;
+  }
+  std::vector<YAML::Node> docs;
+  for (const YAML::Node& d : *all) {
+    if (d.IsDefined() && !d.IsNull()) docs.push_back(d);
+  }
+  if (docs.empty()) {
+    sink->Error({}, "", absl::StrCat("the file holds no YAML document; ", expected));
+    return std::nullopt;
+  }
+  return docs;
+}
+
 absl::Status RunLoad(const std::string& file, absl::string_view what,
                      absl::FunctionRef<void(Sink*)> read, std::vector<Diagnostic>* diagnostics) {
   Sink sink(file);

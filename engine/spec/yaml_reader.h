@@ -223,6 +223,12 @@ std::optional<nlohmann::ordered_json> YamlToJson(const YAML::Node& node, std::st
 std::optional<std::vector<YAML::Node>> LoadYamlDocuments(absl::string_view text, std::string* error,
                                                          Loc* error_loc);
 
+// The documents of a file a loader reads, empty ones (`---` alone, comments) left out. A parse
+// error, or no document at all ("the file holds no YAML document; <expected>"), is reported
+// into `sink` and gives nullopt.
+std::optional<std::vector<YAML::Node>> LoadFileDocuments(Sink* sink, absl::string_view text,
+                                                         absl::string_view expected);
+
 // The offset of the first byte of `text` that is not part of well-formed UTF-8 (overlong forms,
 // UTF-16 surrogates and code points past U+10FFFF are not); absl::string_view::npos when there is
 // none.

@@ -629,22 +629,10 @@ std::string ConditionName(ConditionSpec::Kind kind) {
 
 void ReadTrigger(const Reader& r, const std::string& text, TriggerSpec* out) {
   Sink* sink = r.sink;
-  std::string parse_error;
-  Loc parse_error_loc;
-  std::optional<std::vector<YAML::Node>> all =
-      spec_internal::LoadYamlDocuments(text, &parse_error, &parse_error_loc);
-  if (!all) {
-    sink->Error(parse_error_loc, "", parse_error);
-    return;
-  }
-  std::vector<YAML::Node> docs;
-  for (const YAML::Node& d : *all) {
-    if (d.IsDefined() && !d.IsNull()) docs.push_back(d);
-  }
-  if (docs.empty()) {
-    sink->Error({}, "", absl::StrCat("the file holds no YAML document; ", kSupported));
-    return;
-  }
+  std::optional<std::vector<YAML::Node>> loaded =
+      spec_internal::LoadFileDocuments(sink, text, kSupported);
+  if (!loaded) return;
+  const std::vector<YAML::Node>& docs = *loaded;
   for (size_t i = 1; i < docs.size(); ++i) {
     sink->Error(LocOf(docs[i]), "",
                 absl::StrCat("a second document (the first starts at line ", LocOf(docs[0]).line,
